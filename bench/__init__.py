@@ -1,0 +1,1 @@
+"""Benchmark harness: datasets, classic codecs, metrics, RD results, BD-rate, plots."""

@@ -1,0 +1,1 @@
+"""Numba kernels with plain-numpy twins: Golay code, Leech lattice, exact priors."""
