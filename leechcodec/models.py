@@ -1,0 +1,134 @@
+"""The leechcodec model: analysis/synthesis transforms, a token quantizer and a hyperprior.
+
+    x ─ g_a ─► y (B, D·k, H/16, W/16) ─ quantizer ─► codes, indices ─ g_s ─► x̂
+                     └ h_a ─► z ─ EntropyBottleneck ─► ẑ ─ h_s ─► (a, b) per token coordinate
+
+The prior over each token's codewords is the exact coordinate-factorized family of
+:mod:`leechcodec.prior`; its parameters ``(a, b)`` are clamped to a fixed range so that
+the coder can put them on an integer grid (:data:`PARAM_STEP`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from compressai.entropy_models import EntropyBottleneck
+from compressai.layers import GDN
+from torch import Tensor, nn
+
+from leechcodec.prior import bsq_log_prob, leech_log_prob
+from leechcodec.quantizers import BinarySphericalQuantizer, SphericalLeechQuantizer
+
+__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX"]
+
+#: Grid step of the prior parameters a, b when they define coding probabilities.
+PARAM_STEP = 1.0 / 256
+A_MAX = 16.0
+B_MIN, B_MAX = -4.0, 8.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture; stored inside every checkpoint (never inferred from tensor shapes)."""
+
+    quantizer: str = "leech24"  # "leech24" or "bsq"
+    tokens: int = 8  # tokens per latent position (k)
+    bsq_dim: int = 18  # L for BSQ tokens
+    channels: int = 64  # N, width of g_a / g_s
+    hyper_channels: int = 64  # width and channels of the hyper-latent z
+
+    @property
+    def token_dim(self) -> int:
+        return 24 if self.quantizer == "leech24" else self.bsq_dim
+
+    @property
+    def latent_channels(self) -> int:
+        return self.token_dim * self.tokens
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ModelOutput(NamedTuple):
+    x_hat: Tensor  # (B, 3, H, W)
+    token_bits: Tensor  # (B,) bits of all tokens of each image under the exact prior
+    hyper_bits: Tensor  # (B,) bits of the hyper-latents
+    indices: Tensor  # (B, k, h, w) int64
+
+
+def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+def _deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=stride, output_padding=stride - 1, padding=k // 2)
+
+
+class LeechCodecModel(nn.Module):
+    """Transforms + quantizer + hyperprior. ``forward`` trains; coding lives in ``leechcodec.codec``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.quantizer not in ("leech24", "bsq"):
+            raise ValueError(f"unknown quantizer {config.quantizer!r}")
+        self.config = config
+        n, m, nh = config.channels, config.latent_channels, config.hyper_channels
+        self.g_a = nn.Sequential(
+            _conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m)
+        )
+        self.g_s = nn.Sequential(
+            _deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
+            _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3),
+        )
+        self.h_a = nn.Sequential(
+            _conv(m, nh, 3, 1), nn.ReLU(inplace=True), _conv(nh, nh), nn.ReLU(inplace=True), _conv(nh, nh)
+        )
+        self.h_s = nn.Sequential(
+            _deconv(nh, nh), nn.ReLU(inplace=True), _deconv(nh, nh * 3 // 2), nn.ReLU(inplace=True),
+            _conv(nh * 3 // 2, 2 * m, 3, 1),
+        )
+        self.entropy_bottleneck = EntropyBottleneck(nh)
+        if config.quantizer == "leech24":
+            self.quantizer = SphericalLeechQuantizer()
+        else:
+            self.quantizer = BinarySphericalQuantizer(config.bsq_dim)
+
+    @property
+    def stride(self) -> int:
+        return 64  # g_a (16) × h_a (4): inputs are padded to a multiple of this
+
+    def prior_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """Hyper-synthesis: ẑ → ``(a, b)``, each ``(B, D·k, h, w)``, clamped to the coding range."""
+        a, b = self.h_s(z_hat).chunk(2, dim=1)
+        return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX)
+
+    def tokens_of(self, t: Tensor) -> Tensor:
+        """``(B, D·k, h, w)`` → ``(B, k·h·w, D)`` in the quantizer's token order."""
+        bsz, c, h, w = t.shape
+        d = self.quantizer.dim
+        return t.reshape(bsz, c // d, d, h, w).permute(0, 1, 3, 4, 2).reshape(bsz, -1, d)
+
+    def token_log_prob(self, a: Tensor, b: Tensor, codes: Tensor) -> Tensor:
+        """Natural-log probability of every token; inputs ``(B, D·k, h, w)`` → ``(B, k·h·w)``."""
+        at, bt, ct = self.tokens_of(a), self.tokens_of(b), self.tokens_of(codes)
+        shape = at.shape[:2]
+        at, bt, ct = (t.reshape(-1, t.shape[-1]) for t in (at, bt, ct))
+        if self.config.quantizer == "leech24":
+            lp = leech_log_prob(at, bt, ct)
+        else:
+            lp = bsq_log_prob(at, ct)
+        return lp.reshape(shape)
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        y = self.g_a(x)
+        q = self.quantizer(y)
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        a, b = self.prior_params(z_hat)
+        token_bits = -self.token_log_prob(a, b, q.codes).sum(1) / math.log(2)
+        hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
+        x_hat = self.g_s(q.y_hat)
+        return ModelOutput(x_hat, token_bits, hyper_bits, q.indices)
