@@ -96,6 +96,16 @@ class LeechCodecModel(nn.Module):
         else:
             self.quantizer = BinarySphericalQuantizer(config.bsq_dim)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load weights, resizing the EntropyBottleneck's frozen CDF tables to the stored shapes."""
+        eb = self.entropy_bottleneck
+        for name in ("_quantized_cdf", "_offset", "_cdf_length"):
+            key = f"entropy_bottleneck.{name}"
+            if key in state_dict:
+                buf = getattr(eb, name)
+                buf.resize_(state_dict[key].shape)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     @property
     def stride(self) -> int:
         return 64  # g_a (16) × h_a (4): inputs are padded to a multiple of this

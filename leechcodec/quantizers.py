@@ -60,6 +60,15 @@ def _normalize(tokens: Tensor) -> Tensor:
     return tokens / tokens.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def _ste_output(u: Tensor, codes: Tensor, scale: float, shape, indices: Tensor) -> QuantizerOutput:
+    """Straight-through outputs whose *values* are exactly the codewords (integer codes stay
+    integers) and whose gradient is the identity with respect to the normalized tokens."""
+    through = u - u.detach()
+    y_hat = _from_tokens(codes / scale + through, shape)
+    codes_ste = _from_tokens(codes + scale * through, shape)
+    return QuantizerOutput(y_hat, codes_ste, indices.reshape(shape))
+
+
 class _LeechTables(nn.Module):
     """Derived constant tables (non-persistent buffers, rebuilt from code)."""
 
@@ -157,9 +166,9 @@ def leech_search_torch(x: Tensor, chunk: int = 1024) -> Tensor:
 
 def _leech_search(tokens: Tensor) -> Tensor:
     if tokens.device.type == "cpu":
-        from leechcodec.lattice import leech_quantize
+        from leechcodec.kernels.leech import search_numba
 
-        return torch.from_numpy(leech_quantize(tokens.detach().double().numpy()))
+        return torch.from_numpy(search_numba(tokens.detach().double().numpy()))
     return leech_search_torch(tokens.detach())
 
 
@@ -175,10 +184,7 @@ class SphericalLeechQuantizer(nn.Module):
         u = _normalize(tokens)
         indices = _leech_search(u).to(u.device)
         codes = leech_codewords_torch(indices).to(u.dtype)
-        q = codes / self.scale
-        q_ste = u + (q - u).detach()
-        y_hat = _from_tokens(q_ste, shape)
-        return QuantizerOutput(y_hat, y_hat * self.scale, indices.reshape(shape))
+        return _ste_output(u, codes, self.scale, shape, indices)
 
     def quantize(self, y: Tensor) -> tuple[Tensor, Tensor]:
         out = self.forward(y)
@@ -205,10 +211,8 @@ class BinarySphericalQuantizer(nn.Module):
         tokens, shape = _to_tokens(y, self.dim)
         u = _normalize(tokens)
         codes = torch.where(u < 0, -1.0, 1.0).to(u.dtype)
-        q_ste = u + (codes / self.scale - u).detach()
         bits = (u.detach() < 0).long() << torch.arange(self.dim, device=u.device)
-        y_hat = _from_tokens(q_ste, shape)
-        return QuantizerOutput(y_hat, y_hat * self.scale, bits.sum(1).reshape(shape))
+        return _ste_output(u, codes, self.scale, shape, bits.sum(1))
 
     def quantize(self, y: Tensor) -> tuple[Tensor, Tensor]:
         out = self.forward(y)

@@ -218,6 +218,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-side", type=int, default=1536)
     p.add_argument("--val-dir", default=None, help="validation images (e.g. Kodak)")
+    p.add_argument("--val-images", type=int, default=4, help="validate on the first N images of --val-dir")
     p.add_argument("--val-every", type=int, default=1000)
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads")
@@ -233,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
         numba.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data, out=args.out, lmbda=args.lmbda, steps=args.steps, batch=args.batch,
                       crop=args.crop, lr=args.lr, seed=args.seed, max_side=args.max_side,
-                      val_dir=args.val_dir, val_every=args.val_every, ckpt_every=args.ckpt_every)
+                      val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
+                      ckpt_every=args.ckpt_every)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,
                        channels=args.channels, hyper_channels=args.hyper_channels)
     if args.no_resume and (Path(args.out) / "checkpoint.pt").exists():

@@ -1,0 +1,245 @@
+"""Command line: ``leechcodec encode | decode | info | models | demo | train | bench | plot``.
+
+``main(argv=None) -> int`` so tests call it directly. Human one-line summaries on stdout,
+``--json`` for machines, user errors as one line on stderr with exit status 1 (no
+traceback); ``--threads`` applies at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+log = logging.getLogger("leechcodec")
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported in one line, exit status 1."""
+
+
+def _set_threads(n: int | None) -> None:
+    if n is None:
+        return
+    if n < 1:
+        raise UserError("--threads must be at least 1")
+    import numba
+    import torch
+
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def _check_output(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; use --force to overwrite")
+    if path.is_dir():
+        raise UserError(f"{path} is a directory")
+    if not path.parent.exists():
+        raise UserError(f"folder {path.parent} does not exist")
+
+
+def _emit(args: argparse.Namespace, record: dict, line: str) -> None:
+    print(json.dumps(record) if args.json else line)
+
+
+def _psnr(a, b) -> float:
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from leechcodec.codec import compress
+    from leechcodec.fileio import atomic_write_bytes
+    from leechcodec.imageio import load_image
+    from leechcodec.zoo import DEFAULT_MODEL, load_model
+
+    out = Path(args.output)
+    _check_output(out, args.force)
+    rgb = load_image(args.input)
+    entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
+    res = compress(model, entry, rgb)
+    atomic_write_bytes(out, res.data)
+    h, w = rgb.shape[:2]
+    record = {"input": str(args.input), "output": str(out), "model": entry.key, "width": w, "height": h,
+              "bytes": len(res.data), "bpp": res.bpp, "ideal_bits": res.ideal_bits, "seconds": res.seconds}
+    _emit(args, record, f"{out}: {len(res.data):,} bytes, {res.bpp:.4f} bpp, {w}x{h}, {entry.key}, {res.seconds:.2f} s")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from leechcodec.codec import decompress
+    from leechcodec.imageio import save_image
+
+    out = Path(args.output)
+    _check_output(out, args.force)
+    src = Path(args.input)
+    if not src.is_file():
+        raise UserError(f"{src}: no such file")
+    t0 = time.perf_counter()
+    data = src.read_bytes()
+    rgb = decompress(data)
+    seconds = time.perf_counter() - t0
+    save_image(out, rgb)
+    h, w = rgb.shape[:2]
+    record = {"input": str(src), "output": str(out), "width": w, "height": h, "bytes": len(data),
+              "bpp": 8 * len(data) / (h * w), "seconds": seconds}
+    _emit(args, record, f"{out}: {w}x{h} from {len(data):,} bytes ({record['bpp']:.4f} bpp), {seconds:.2f} s")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from leechcodec.bitstream import container
+
+    src = Path(args.input)
+    if not src.is_file():
+        raise UserError(f"{src}: no such file")
+    data = src.read_bytes()
+    header, chunks = container.unpack(data)
+    record = {"file": str(src), "bytes": len(data), "format_version": list(header.format_version),
+              "model": header.model_key, "weights_sha256_prefix": header.weights_sha256_prefix.hex(),
+              "width": header.width, "height": header.height,
+              "padded": [header.padded_height, header.padded_width], "coder_profile": header.coder_profile,
+              "chunks": [len(c) for c in chunks], "bpp": 8 * len(data) / (header.width * header.height)}
+    _emit(args, record, f"{src}: .lq {header.format_version[0]}.{header.format_version[1]}, {header.width}x{header.height}, "
+          f"model {header.model_key} ({record['weights_sha256_prefix']}), {len(data):,} bytes, {record['bpp']:.4f} bpp, "
+          f"chunks {record['chunks']}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from leechcodec.zoo import list_models
+
+    entries = list_models()
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=1))
+        return 0
+    if not entries:
+        print("no models installed")
+    for e in entries:
+        steps = e.budget.get("steps", "?")
+        print(f"{e.name:24s} q{e.quality}  {e.quantizer:8s} λ={e.lmbda:<8g} {steps} steps  {e.file}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Encode and decode the bundled sample photo; print size, bpp and PSNR."""
+    import tempfile
+
+    from leechcodec.codec import compress, decompress
+    from leechcodec.imageio import load_image
+    from leechcodec.zoo import DEFAULT_MODEL, load_model
+
+    sample = Path(__file__).with_name("data") / "sample.png"
+    rgb = load_image(sample)
+    entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
+    res = compress(model, entry, rgb)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sample.lq"
+        path.write_bytes(res.data)
+        t0 = time.perf_counter()
+        rec = decompress(path.read_bytes())
+        dec_s = time.perf_counter() - t0
+    h, w = rgb.shape[:2]
+    psnr = _psnr(rgb, rec)
+    record = {"image": str(sample), "model": entry.key, "width": w, "height": h, "bytes": len(res.data),
+              "bpp": res.bpp, "psnr_rgb": psnr, "encode_s": res.seconds, "decode_s": dec_s}
+    _emit(args, record, f"sample {w}x{h} ({entry.key}): {len(res.data):,} bytes, {res.bpp:.4f} bpp, "
+          f"PSNR {psnr:.2f} dB, encode {res.seconds:.2f} s, decode {dec_s:.2f} s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from leechcodec import train
+
+    return train.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="leechcodec", description="Λ24-SQ learned image codec")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details; show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, json_flag: bool = True, threads: bool = True) -> None:
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print one JSON record instead of a summary")
+        if threads:
+            sp.add_argument("--threads", type=int, default=None, help="CPU threads for torch and numba")
+
+    sp = sub.add_parser("encode", help="image → .lq")
+    sp.add_argument("input")
+    sp.add_argument("output")
+    sp.add_argument("--model", default=None, help="zoo model name (see `leechcodec models`)")
+    sp.add_argument("--quality", type=int, default=None)
+    sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    common(sp)
+    sp.set_defaults(func=cmd_encode)
+
+    sp = sub.add_parser("decode", help=".lq → PNG")
+    sp.add_argument("input")
+    sp.add_argument("output")
+    sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+    common(sp)
+    sp.set_defaults(func=cmd_decode)
+
+    sp = sub.add_parser("info", help="describe a .lq file")
+    sp.add_argument("input")
+    common(sp, threads=False)
+    sp.set_defaults(func=cmd_info)
+
+    sp = sub.add_parser("models", help="list the shipped models")
+    common(sp, threads=False)
+    sp.set_defaults(func=cmd_models)
+
+    sp = sub.add_parser("demo", help="encode + decode the bundled sample photo")
+    sp.add_argument("--model", default=None)
+    sp.add_argument("--quality", type=int, default=None)
+    common(sp)
+    sp.set_defaults(func=cmd_demo)
+
+    from leechcodec import train
+
+    sp = sub.add_parser("train", help="train a model (see --help)")
+    train.build_parser(sp)
+    sp.set_defaults(func=cmd_train)
+
+    try:
+        from leechcodec.bench.cli import add_bench_parser, add_plot_parser
+    except ImportError:  # pragma: no cover - the harness ships with the package
+        pass
+    else:
+        add_bench_parser(sub)
+        add_plot_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        if getattr(args, "threads", None) is not None and args.command != "train":
+            _set_threads(args.threads)
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, OSError) as exc:
+        if args.verbose:
+            raise
+        msg = str(exc) if isinstance(exc, (UserError, ValueError)) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        print(f"leechcodec {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

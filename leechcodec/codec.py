@@ -1,0 +1,234 @@
+"""Compress and decompress images with a zoo model into .lq files.
+
+Coding (all probabilities from one deterministic float64 CPU path):
+
+1. Hyper-latents ẑ: CompressAI's EntropyBottleneck integer CDF tables (frozen in the
+   weights file), one categorical per channel; symbols are clamped to each table's range,
+   so no escape codes are needed (the decoder uses the clamped values too).
+2. The prior network maps ẑ to per-token parameters (a, b); they are rounded to the grid
+   ``PARAM_STEP`` (integers), and the logit table f[i, v] = (A_i·v − B_i·v²)·PARAM_STEP is
+   exact in float64.
+3. Λ24 tokens, hierarchically (alphabets ≤ 4,096): all shapes; then, per shape, all
+   majors (pair / octad / Golay word); then all minors (signs / signs / position), each with
+   its exact conditional probability from ``leechcodec.kernels.leech_prior``.
+   BSQ tokens: one binary symbol per bit, p(+1) = σ(2a).
+
+The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
+the hyper stream, chunk 1 the token stream.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from leechcodec.bitstream import ans, container
+from leechcodec.kernels import leech, leech_prior
+from leechcodec.models import PARAM_STEP, LeechCodecModel
+from leechcodec.zoo import ZooEntry, entry_from_key, load_model
+
+__all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "FORMAT_CHANNELS"]
+
+FORMAT_CHANNELS = 3
+_ROWS = 4096  # tokens per probability-table batch (bounds memory: 4096 × 4096 float64 = 128 MiB)
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    data: bytes
+    height: int
+    width: int
+    ideal_bits: float  # −Σ log2 p of all coded symbols under the float64 model
+    seconds: float
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.data) / (self.height * self.width)
+
+
+def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
+
+
+def _hyper_tables(model: LeechCodecModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    eb = model.entropy_bottleneck
+    cdf = eb._quantized_cdf.numpy().astype(np.int64)
+    lengths = eb._cdf_length.numpy().astype(np.int64)
+    offsets = eb._offset.numpy().astype(np.int64)
+    medians = eb.quantiles[:, 0, 1].detach().double().numpy()
+    return cdf, lengths, offsets, medians
+
+
+def _hyper_pmf(cdf: np.ndarray, length: int) -> np.ndarray:
+    """Probabilities of a channel's symbols (the overflow bin dropped)."""
+    freq = np.diff(cdf[:length]).astype(np.float64)[:-1]
+    return freq / freq.sum()
+
+
+def _code_hyper(model: LeechCodecModel, z: torch.Tensor, enc: ans.SymbolEncoder) -> torch.Tensor:
+    cdf, lengths, offsets, medians = _hyper_tables(model)
+    zn = z[0].double().numpy()  # (C, h, w)
+    z_hat = np.empty_like(zn)
+    for c in range(zn.shape[0]):
+        n_sym = int(lengths[c]) - 2
+        sym = np.clip(np.round(zn[c] - medians[c]) - offsets[c], 0, n_sym - 1).astype(np.int64).ravel()
+        pmf = _hyper_pmf(cdf[c], int(lengths[c]))
+        enc.add(sym, np.broadcast_to(pmf, (sym.size, pmf.size)))
+        z_hat[c] = (sym.reshape(zn.shape[1:]) + offsets[c]) + medians[c]
+    return torch.from_numpy(z_hat)[None].float()
+
+
+def _decode_hyper(model: LeechCodecModel, shape: tuple[int, int, int], dec: ans.SymbolDecoder) -> torch.Tensor:
+    cdf, lengths, offsets, medians = _hyper_tables(model)
+    c_n, h, w = shape
+    z_hat = np.empty(shape, dtype=np.float64)
+    for c in range(c_n):
+        pmf = _hyper_pmf(cdf[c], int(lengths[c]))
+        sym = dec.read(np.broadcast_to(pmf, (h * w, pmf.size)))
+        z_hat[c] = (sym.reshape(h, w) + offsets[c]) + medians[c]
+    return torch.from_numpy(z_hat)[None].float()
+
+
+def _logit_tables(model: LeechCodecModel, z_hat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Integer grid parameters ``(n_tokens, D)`` of A and B, in the quantizer's token order."""
+    with torch.no_grad():
+        a, b = model.prior_params(z_hat)
+    ai = torch.round(model.tokens_of(a)[0].double() / PARAM_STEP).numpy().astype(np.int64)
+    bi = torch.round(model.tokens_of(b)[0].double() / PARAM_STEP).numpy().astype(np.int64)
+    return ai, bi
+
+
+def _leech_f(ai: np.ndarray, bi: np.ndarray) -> np.ndarray:
+    """f ``(n, 24, 9)`` float64 with f[n, i, v+4] = (A·v − B·v²)·PARAM_STEP, exact."""
+    v = np.arange(-4, 5, dtype=np.int64)
+    f = ai[:, :, None] * v - bi[:, :, None] * v * v
+    return np.ascontiguousarray(f.astype(np.float64) * PARAM_STEP)
+
+
+def _bsq_probs(ai: np.ndarray) -> np.ndarray:
+    """``(n·L, 2)`` probabilities of bit 0 (v = +1) and bit 1 (v = −1); p(+1) = σ(2a)."""
+    p_plus = 1.0 / (1.0 + np.exp(-2.0 * ai.astype(np.float64).ravel() * PARAM_STEP))
+    return np.stack([p_plus, 1.0 - p_plus], axis=1)
+
+
+def _rows(n: int):
+    for start in range(0, n, _ROWS):
+        yield slice(start, min(n, start + _ROWS))
+
+
+def _code_leech(idx: np.ndarray, f: np.ndarray, enc: ans.SymbolEncoder) -> None:
+    shape, major, minor = leech.split_index(idx)
+    for rows in _rows(len(idx)):
+        enc.add(shape[rows], np.exp(leech_prior.shape_log_probs(f[rows])))
+    for s in range(3):
+        sel = np.flatnonzero(shape == s)
+        for rows in _rows(len(sel)):
+            enc.add(major[sel[rows]], leech_prior.major_probs(f[sel[rows]], s))
+    for s in range(3):
+        sel = np.flatnonzero(shape == s)
+        for rows in _rows(len(sel)):
+            r = sel[rows]
+            enc.add(minor[r], leech_prior.minor_probs(f[r], s, major[r]))
+
+
+def _decode_leech(f: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
+    n = f.shape[0]
+    shape = np.empty(n, dtype=np.int64)
+    for rows in _rows(n):
+        shape[rows] = dec.read(np.exp(leech_prior.shape_log_probs(f[rows])))
+    major = np.empty(n, dtype=np.int64)
+    minor = np.empty(n, dtype=np.int64)
+    for s in range(3):
+        sel = np.flatnonzero(shape == s)
+        for rows in _rows(len(sel)):
+            major[sel[rows]] = dec.read(leech_prior.major_probs(f[sel[rows]], s))
+    for s in range(3):
+        sel = np.flatnonzero(shape == s)
+        for rows in _rows(len(sel)):
+            r = sel[rows]
+            minor[r] = dec.read(leech_prior.minor_probs(f[r], s, major[r]))
+    return leech.join_index(shape, major, minor)
+
+
+def _bsq_bits(idx: np.ndarray, dim: int) -> np.ndarray:
+    return ((idx[:, None] >> np.arange(dim, dtype=np.int64)) & 1).ravel()
+
+
+@torch.no_grad()
+def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray) -> EncodeResult:
+    """Encode an ``(H, W, 3)`` uint8 image into .lq bytes."""
+    t0 = time.perf_counter()
+    h, w = rgb.shape[:2]
+    x = _pad(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
+    y = model.g_a(x)
+    indices = model.quantizer(y).indices  # (1, k, h', w')
+    z = model.h_a(y)
+    hyper = ans.SymbolEncoder()
+    z_hat = _code_hyper(model, z, hyper)
+    ai, bi = _logit_tables(model, z_hat)
+    idx = indices[0].reshape(-1).numpy().astype(np.int64)
+    tokens = ans.SymbolEncoder()
+    if model.config.quantizer == "leech24":
+        _code_leech(idx, _leech_f(ai, bi), tokens)
+    else:
+        bits = _bsq_bits(idx, model.config.bsq_dim)
+        tokens.add(bits, _bsq_probs(ai))
+    chunks = [hyper.finish(), tokens.finish()]
+    header = container.LqHeader(
+        model_key=entry.key, weights_sha256_prefix=container.weights_hash_prefix(entry.sha256), height=h, width=w,
+        pad_bottom=x.shape[2] - h, pad_right=x.shape[3] - w, coder_profile=container.PROFILE_ANS32_P24,
+    )
+    data = container.pack(header, chunks)
+    return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0)
+
+
+@torch.no_grad()
+def decompress(data: bytes) -> np.ndarray:
+    """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file."""
+    header, chunks = container.unpack(data)
+    entry = entry_from_key(header.model_key)
+    if container.weights_hash_prefix(entry.sha256) != header.weights_sha256_prefix:
+        raise container.LqFormatError(
+            f"file was written with other weights for {entry.key} (hash prefix "
+            f"{header.weights_sha256_prefix.hex()}, installed {entry.sha256[:16]})")
+    if header.coder_profile != container.PROFILE_ANS32_P24 or len(chunks) != 2:
+        raise container.LqFormatError(f"unsupported coder profile {header.coder_profile} / {len(chunks)} chunks")
+    _, model = load_model(entry.name, entry.quality)
+    ph, pw = header.padded_height, header.padded_width
+    if ph % model.stride or pw % model.stride or header.pad_top or header.pad_left:
+        raise container.LqFormatError("inconsistent padding in header")
+    hyper = ans.SymbolDecoder(chunks[0])
+    z_hat = _decode_hyper(model, (model.config.hyper_channels, ph // 64, pw // 64), hyper)
+    hyper.finish()
+    ai, bi = _logit_tables(model, z_hat)
+    k = model.config.tokens
+    tokens = ans.SymbolDecoder(chunks[1])
+    if model.config.quantizer == "leech24":
+        idx = _decode_leech(_leech_f(ai, bi), tokens)
+    else:
+        dim = model.config.bsq_dim
+        bits = tokens.read(_bsq_probs(ai)).reshape(-1, dim)
+        idx = (bits << np.arange(dim, dtype=np.int64)).sum(1)
+    tokens.finish()
+    indices = torch.from_numpy(idx).reshape(1, k, ph // 16, pw // 16)
+    x_hat = model.g_s(model.quantizer.dequantize(indices))
+    img = (x_hat[0, :, : header.height, : header.width].clamp(0, 1) * 255).round().to(torch.uint8)
+    return img.permute(1, 2, 0).numpy()
+
+
+def encode_image(rgb: np.ndarray, model: str | None = None, quality: int | None = None) -> bytes:
+    """Encode an ``(H, W, 3)`` uint8 array with a zoo model; returns the .lq bytes."""
+    from leechcodec.zoo import DEFAULT_MODEL
+
+    entry, net = load_model(model or DEFAULT_MODEL, quality)
+    return compress(net, entry, rgb).data
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode .lq bytes to an ``(H, W, 3)`` uint8 array."""
+    return decompress(data)

@@ -1,0 +1,150 @@
+"""Model zoo: one declarative registry of shipped weights, verified by sha256 on load.
+
+The registry is ``leechcodec/weights/registry.json``: a list of entries, each with
+``name``, ``quality``, ``quantizer`` (``leech24``, ``bsq`` or ``scalar``), ``file``, its full
+``sha256``, the training ``lmbda`` and ``budget`` and ``provenance`` (command, data, steps,
+crops seen, wall time, device). A model's key inside a .lq file is ``name.qQUALITY`` (e.g. ``leech24-hyper.q3``).
+Weights files hold ``{"format": 1, "config": ModelConfig dict, "state_dict": ...}``;
+the architecture comes from the stored config, never from tensor shapes. Nothing is
+ever downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUILTIN_WEIGHTS_DIR = Path(__file__).with_name("weights")
+#: Environment variable naming another zoo folder (registry.json + weights), e.g. for
+#: models in development or test fixtures; it replaces the built-in zoo.
+ZOO_ENV = "LEECHCODEC_ZOO"
+DEFAULT_MODEL = "leech24-hyper"
+DEFAULT_QUALITY = 3
+
+__all__ = ["ZooEntry", "list_models", "get_entry", "load_model", "sha256_file", "ModelNotFoundError"]
+
+
+class ModelNotFoundError(ValueError):
+    """Unknown model name/quality, missing weights file or a hash mismatch."""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    quality: int
+    quantizer: str
+    file: str
+    sha256: str
+    lmbda: float
+    budget: dict
+    provenance: dict
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}.q{self.quality}"
+
+    @property
+    def path(self) -> Path:
+        return zoo_dir() / self.file
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "quality": self.quality, "quantizer": self.quantizer, "key": self.key,
+                "file": self.file, "sha256": self.sha256, "lmbda": self.lmbda, "budget": self.budget,
+                "provenance": self.provenance}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def zoo_dir() -> Path:
+    """The folder holding ``registry.json`` and the weights: $LEECHCODEC_ZOO or the built-in one."""
+    return Path(os.environ.get(ZOO_ENV) or BUILTIN_WEIGHTS_DIR)
+
+
+def list_models() -> list[ZooEntry]:
+    registry = zoo_dir() / "registry.json"
+    if not registry.exists():
+        return []
+    return [ZooEntry(**e) for e in json.loads(registry.read_text())]
+
+
+def get_entry(name: str = DEFAULT_MODEL, quality: int | None = None) -> ZooEntry:
+    """The registry entry for ``name`` (and ``quality``; default: the model's default or only one)."""
+    entries = [e for e in list_models() if e.name == name]
+    if not entries:
+        known = sorted({e.name for e in list_models()})
+        raise ModelNotFoundError(f"unknown model {name!r}; available: {', '.join(known) or 'none'}")
+    if quality is None:
+        qualities = sorted(e.quality for e in entries)
+        quality = DEFAULT_QUALITY if DEFAULT_QUALITY in qualities else qualities[len(qualities) // 2]
+    for e in entries:
+        if e.quality == quality:
+            return e
+    raise ModelNotFoundError(f"model {name!r} has no quality {quality}; available: "
+                             f"{', '.join(str(e.quality) for e in sorted(entries, key=lambda e: e.quality))}")
+
+
+def entry_from_key(key: str) -> ZooEntry:
+    name, sep, q = key.rpartition(".q")
+    if not sep or not q.isdigit():
+        raise ModelNotFoundError(f"malformed model key {key!r}")
+    return get_entry(name, int(q))
+
+
+def load_model(name: str = DEFAULT_MODEL, quality: int | None = None):
+    """``(entry, model)``: a registry entry's model with its verified weights (CPU, eval mode)."""
+    entry = get_entry(name, quality)
+    return entry, _load(str(entry.path), entry.sha256)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, sha256: str):
+    import torch
+
+    from leechcodec.models import LeechCodecModel, ModelConfig
+
+    if not Path(path).exists():
+        raise ModelNotFoundError(f"weights file {path} is missing (broken install?)")
+    digest = sha256_file(path)
+    if digest != sha256:
+        raise ModelNotFoundError(f"weights {path} fail their sha256 check ({digest[:12]}… ≠ {sha256[:12]}…)")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    model = LeechCodecModel(ModelConfig(**blob["config"]))
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return model
+
+
+def export_weights(model, out_dir: Path, name: str, quality: int, quantizer: str, lmbda: float,
+                   budget: dict, provenance: dict) -> ZooEntry:
+    """Freeze a trained model into ``out_dir`` (weights file + registry entry, replacing one
+    with the same name and quality). The EntropyBottleneck's CDF tables are computed here
+    once and stored, so every decoder uses the same integers."""
+    import torch
+
+    model.entropy_bottleneck.update(force=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    file = f"{name}-q{quality}.pt"
+    blob = {"format": 1, "config": model.config.to_dict(),
+            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}
+    torch.save(blob, out_dir / file)
+    entry = ZooEntry(name=name, quality=quality, quantizer=quantizer, file=file,
+                     sha256=sha256_file(out_dir / file), lmbda=lmbda, budget=budget, provenance=provenance)
+    registry = out_dir / "registry.json"
+    entries = json.loads(registry.read_text()) if registry.exists() else []
+    entries = [e for e in entries if (e["name"], e["quality"]) != (name, quality)] + [entry.to_json()]
+    entries.sort(key=lambda e: (e["name"], e["quality"]))
+    for e in entries:
+        e.pop("key", None)
+    registry.write_text(json.dumps(entries, indent=1) + "\n")
+    return entry

@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny seeded model zoo for codec and CLI tests (no shipped weights needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: Float tolerances live here, in one place.
+TOL_F64 = 1e-10
+TOL_F32 = 1e-4
+
+GOLDEN_DIR = Path(__file__).with_name("golden")
+REGEN = os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1"
+
+
+def make_tiny_zoo(folder: Path) -> Path:
+    """Export two tiny seeded, untrained models (Λ24 and BSQ) into ``folder``."""
+    import torch
+
+    from leechcodec.models import LeechCodecModel, ModelConfig
+    from leechcodec.zoo import export_weights
+
+    for name, quantizer in (("tiny-leech", "leech24"), ("tiny-bsq", "bsq")):
+        torch.manual_seed(0)
+        cfg = ModelConfig(quantizer=quantizer, tokens=2, bsq_dim=18, channels=16, hyper_channels=8)
+        model = LeechCodecModel(cfg)
+        with torch.no_grad():  # give the prior some structure so probabilities are not flat
+            model.h_s[-1].bias.normal_(0, 0.5)
+        export_weights(model, folder, name, 1, quantizer, 0.01, {"steps": 0}, {"note": "seeded test fixture"})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo_dir(tmp_path_factory) -> Path:
+    return make_tiny_zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture
+def tiny_zoo(tiny_zoo_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("LEECHCODEC_ZOO", str(tiny_zoo_dir))
+    return tiny_zoo_dir
+
+
+def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth-ish random RGB image (uint8), so codecs see structure, not only noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([np.sin(xx / 7.0 + c) * np.cos(yy / 5.0 - c) for c in range(3)], axis=-1)
+    img = 127 + 80 * base + rng.normal(0, 12, size=(h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)

@@ -1,0 +1,143 @@
+"""End-to-end coding with tiny seeded models: round trips, golden bytes, rate bounds, fresh processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from leechcodec.bitstream import container
+from leechcodec.codec import _pad, compress, decompress
+from leechcodec.zoo import load_model
+
+from .conftest import GOLDEN_DIR, REGEN, random_image
+
+MODELS = ["tiny-leech", "tiny-bsq"]
+
+
+def _forward_reconstruction(model, rgb: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+        y = model.g_a(_pad(x, model.stride))
+        x_hat = model.g_s(model.quantizer(y).y_hat)
+    h, w = rgb.shape[:2]
+    return (x_hat[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (64, 64), (70, 129)])
+def test_round_trip_equals_model_reconstruction(tiny_zoo, name, size):
+    entry, model = load_model(name, 1)
+    rgb = random_image(*size, seed=size[0])
+    res = compress(model, entry, rgb)
+    out = decompress(res.data)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    # The decoder rebuilt exactly the encoder's tokens: same pixels as the model's own forward pass.
+    assert np.array_equal(out, _forward_reconstruction(model, rgb))
+    header = container.peek_header(res.data)
+    assert (header.height, header.width, header.model_key) == (size[0], size[1], entry.key)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_file_size_close_to_information_content(tiny_zoo, name):
+    entry, model = load_model(name, 1)
+    rgb = random_image(128, 192, seed=5)
+    res = compress(model, entry, rgb)
+    bits = 8 * len(res.data)
+    assert bits >= res.ideal_bits
+    assert bits <= 1.01 * res.ideal_bits + 8 * 64 + 2 * 56  # header ≤ 64 B; end markers of 2 streams
+
+
+def test_golden_bytes(tiny_zoo):
+    entry, model = load_model("tiny-leech", 1)
+    data = compress(model, entry, random_image(40, 56, seed=7)).data
+    golden = GOLDEN_DIR / "tiny_leech_40x56.lq"
+    if REGEN:
+        golden.write_bytes(data)
+    assert golden.exists(), "golden file missing: regenerate with LEECHCODEC_REGEN_GOLDEN=1"
+    assert data == golden.read_bytes()
+
+
+_FRESH = """
+import hashlib, sys, numpy as np
+from leechcodec.codec import decompress
+print(hashlib.sha256(np.ascontiguousarray(decompress(open(sys.argv[1], 'rb').read())).tobytes()).hexdigest())
+"""
+
+_FRESH_ENCODE = """
+import hashlib, sys, numpy as np
+sys.path.insert(0, sys.argv[2])
+from conftest import random_image
+from leechcodec.codec import compress
+from leechcodec.zoo import load_model
+entry, model = load_model('tiny-leech', 1)
+print(hashlib.sha256(compress(model, entry, random_image(96, 80, seed=11)).data).hexdigest())
+"""
+
+
+def test_fresh_processes_identical(tiny_zoo, tmp_path):
+    """Same bytes from two encoder processes; same pixels from three decoder processes."""
+    tests_dir = str(GOLDEN_DIR.parent)
+    env_cmd = [sys.executable, "-c"]
+    digests = {subprocess.run(env_cmd + [_FRESH_ENCODE, "x", tests_dir], capture_output=True, text=True, check=True).stdout
+               for _ in range(2)}
+    entry, model = load_model("tiny-leech", 1)
+    data = compress(model, entry, random_image(96, 80, seed=11)).data
+    digests.add(hashlib.sha256(data).hexdigest() + "\n")
+    assert len(digests) == 1
+    path = tmp_path / "x.lq"
+    path.write_bytes(data)
+    here = hashlib.sha256(np.ascontiguousarray(decompress(data)).tobytes()).hexdigest() + "\n"
+    outs = {subprocess.run(env_cmd + [_FRESH, str(path)], capture_output=True, text=True, check=True).stdout
+            for _ in range(3)}
+    assert outs == {here}
+
+
+def test_decoder_rejects_other_weights(tiny_zoo, tmp_path):
+    entry, model = load_model("tiny-leech", 1)
+    data = compress(model, entry, random_image(8, 8)).data
+    header, chunks = container.unpack(data)
+    forged = container.pack(
+        container.LqHeader(model_key=header.model_key, weights_sha256_prefix=b"\0" * 8, height=8, width=8,
+                           pad_bottom=header.pad_bottom, pad_right=header.pad_right), chunks)
+    with pytest.raises(ValueError, match="other weights"):
+        decompress(forged)
+
+
+def test_decoder_rejects_unknown_model(tiny_zoo):
+    entry, model = load_model("tiny-leech", 1)
+    data = compress(model, entry, random_image(8, 8)).data
+    header, chunks = container.unpack(data)
+    forged = container.pack(
+        container.LqHeader(model_key="no-such-model.q1", weights_sha256_prefix=header.weights_sha256_prefix,
+                           height=8, width=8, pad_bottom=header.pad_bottom, pad_right=header.pad_right), chunks)
+    with pytest.raises(ValueError, match="unknown model"):
+        decompress(forged)
+
+
+def test_every_truncation_and_byte_flips_fail_cleanly(tiny_zoo):
+    entry, model = load_model("tiny-leech", 1)
+    data = compress(model, entry, random_image(16, 16)).data
+    for n in range(len(data)):
+        with pytest.raises(ValueError):
+            decompress(data[:n])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        bad = bytearray(data)
+        pos = int(rng.integers(len(bad)))
+        bad[pos] ^= 1 << int(rng.integers(8))
+        with pytest.raises(ValueError):
+            decompress(bytes(bad))
+
+
+def test_models_listing_json(tiny_zoo):
+    from leechcodec.zoo import list_models
+
+    entries = [e.to_json() for e in list_models()]
+    assert {(e["name"], e["quantizer"]) for e in entries} == {("tiny-leech", "leech24"), ("tiny-bsq", "bsq")}
+    json.dumps(entries)
