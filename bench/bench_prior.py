@@ -74,7 +74,15 @@ def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
 
 
 def run(tokens: int, twin_tokens: int, threads: int, repeats: int, seed: int) -> dict:
+    previous = numba.get_num_threads()
     numba.set_num_threads(threads)
+    try:
+        return _run(tokens, twin_tokens, repeats, seed)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _run(tokens: int, twin_tokens: int, repeats: int, seed: int) -> dict:
     f, idx = make_inputs(tokens, seed)
     ft, it = f[:twin_tokens], idx[:twin_tokens]
     lp.log_partition(f[:8])  # compile / load the cache outside the timings
@@ -105,13 +113,19 @@ def run(tokens: int, twin_tokens: int, threads: int, repeats: int, seed: int) ->
         "repeats": repeats,
         "seed": seed,
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__},
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_1min": os.getloadavg()[0],
+        },
         "results": results,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_prior", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m leechcodec.bench.bench_prior", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--tokens", type=int, default=12_000, help="tokens for the numba kernels (default 12000)")
     ap.add_argument("--twin-tokens", type=int, default=200, help="tokens for the numpy twins (default 200)")
     ap.add_argument("--threads", type=int, default=2, help="numba threads (default 2)")
@@ -129,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    load = report["machine"]["load_average_1min"]
     print(f"leech_prior: {report['tokens']} tokens, {report['threads']} numba threads "
-          f"(numpy twin on {report['twin_tokens']} tokens)")
+          f"(numpy twin on {report['twin_tokens']} tokens), load average {load:.1f}")
     for name, r in report["results"].items():
         print(f"  {name:14s} numba {r['numba_tokens_per_s']:10.0f} tok/s ({r['numba_seconds']:.3f} s)"
               f" {r['numba_cpu_us_per_token']:5.1f} cpu-µs/tok"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -407,21 +408,27 @@ def test_empty_batch():
     assert t.major_probs[2].shape == (0, 4096)
 
 
-def test_no_jit_matches_twin():
-    """The kernels run as plain Python (NUMBA_DISABLE_JIT=1) and still agree with the twins."""
-    code = (
-        "import numpy as np\n"
-        "from leechcodec.kernels import leech_prior as lp\n"
-        "rng = np.random.default_rng(0)\n"
-        "f = rng.normal(size=(2, 24, 9)) * 3\n"
-        "idx = np.array([5, 150000])\n"
-        "np.testing.assert_allclose(lp.log_partition(f), lp.log_partition_numpy(f), rtol=1e-12)\n"
-        "np.testing.assert_allclose(lp.major_probs(f, 1), lp.major_probs_numpy(f, 1), rtol=1e-12, atol=1e-15)\n"
-        "np.testing.assert_allclose(lp.major_probs(f, 2), lp.major_probs_numpy(f, 2), rtol=1e-12, atol=1e-15)\n"
-        "m = np.array([3, 700])\n"
-        "np.testing.assert_allclose(lp.minor_probs(f, 1, m), lp.minor_probs_numpy(f, 1, m), rtol=1e-12)\n"
-        "np.testing.assert_allclose(lp.log_prob(f, idx), lp.log_prob_numpy(f, idx), rtol=1e-12)\n"
-    )
+def test_no_jit_matches_twin(tmp_path):
+    """The kernels run as plain Python (NUMBA_DISABLE_JIT=1) and still agree with the twins,
+    through the product and exact shape-2 tiers and the octad fallback."""
+    f = np.concatenate([FAMILIES["uniform_1"][:1], SPECIAL["two_refs"], SPECIAL["octad_slow"]])
+    np.save(tmp_path / "f.npy", f)
+    code = f"""
+import numpy as np
+from leechcodec.kernels import leech_prior as lp
+f = np.load({str(tmp_path / "f.npy")!r})
+idx = np.array([5, 150000, 2000])
+m1, m2 = np.array([3, 700, 0]), np.array([1, 4095, 77])
+np.testing.assert_allclose(lp.log_partition(f), lp.log_partition_numpy(f), rtol={RTOL_TWIN_LARGE})
+for s in range(3):
+    a, b = lp.major_probs(f, s), lp.major_probs_numpy(f, s)
+    np.testing.assert_allclose(a, b, rtol={RTOL_TWIN_LARGE}, atol={ATOL_PROB})
+np.testing.assert_allclose(lp.minor_probs(f, 1, m1), lp.minor_probs_numpy(f, 1, m1), rtol={RTOL_TWIN_LARGE})
+np.testing.assert_allclose(lp.minor_probs(f, 2, m2), lp.minor_probs_numpy(f, 2, m2), rtol={RTOL_TWIN_LARGE})
+np.testing.assert_allclose(lp.log_prob(f, idx), lp.log_prob_numpy(f, idx), rtol={RTOL_TWIN_LARGE})
+t = lp.coding_tables(f, idx)
+assert t.major_probs[2].tobytes() == lp.major_probs(f[t.positions[2]], 2).tobytes()
+"""
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -469,9 +476,20 @@ def test_bad_symbols_raise():
 
 def test_float32_and_strided_input_accepted():
     f = FAMILIES["gauss_wide"]
-    np.testing.assert_array_equal(lp.log_partition(f.astype(np.float32)), lp.log_partition(f.astype(np.float32).astype(np.float64)))
+    f32 = f.astype(np.float32)
+    assert lp.log_partition(f32).tobytes() == lp.log_partition(f32.astype(np.float64)).tobytes()
     strided = np.asfortranarray(f)
     assert lp.log_partition(strided).tobytes() == lp.log_partition(f).tobytes()
+
+
+def test_bench_prior_runs(capsys):
+    from leechcodec.bench import bench_prior
+
+    assert bench_prior.main(["--tokens", "40", "--twin-tokens", "4", "--repeats", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["results"]) == {"log_partition", "encoder", "decoder"}
+    assert all(r["numba_tokens_per_s"] > 0 for r in report["results"].values())
+    assert bench_prior.main(["--tokens", "0"]) == 2
 
 
 # ----------------------------------------------------------------------------- slow
