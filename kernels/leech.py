@@ -668,7 +668,9 @@ def _search_kernel(x, tables, out):
 def search_numba(x: np.ndarray) -> np.ndarray:
     """Nearest codeword indices, structured search in numba: ``(N, 24)`` float -> ``(N,)`` int64.
 
-    Parallel over tokens (numba threads); see the module docstring for the tie rule.
+    Parallel over tokens (numba threads, ``numba.set_num_threads``); see the module
+    docstring for the tie rule. With numba's default ``workqueue`` threading layer, do not
+    call it from several Python threads at once.
     """
     x = as_tokens(x)
     out = np.empty(x.shape[0], dtype=np.int64)
