@@ -1,7 +1,8 @@
 """RD plots drawn only from result files and published result files.
 
-Two panels: PSNR (RGB) and MS-SSIM in dB against bpp. Our curves are lines with filled
-markers; published curves are their points only (hollow markers, no line), as published.
+Two panels: PSNR (RGB) and MS-SSIM in dB against bpp. Our curves are coloured lines with
+filled markers; published curves are their points only (hollow dark markers, no line),
+as published.
 Writes the requested file and, beside a ``.png``, the same plot as ``.svg``.
 """
 
@@ -13,6 +14,7 @@ from typing import Sequence
 from leechcodec.bench.curves import Curve
 
 _MARKERS = "osD^v<>ph*Xd"
+_GREYS = ("black", "0.45", "saddlebrown", "darkslategray", "0.25", "olive")
 
 
 def plot_rd(curves: Sequence[Curve], out: Path, title: str = "",
@@ -29,19 +31,20 @@ def plot_rd(curves: Sequence[Curve], out: Path, title: str = "",
     panels = (("psnr", "PSNR (RGB) [dB]"), ("ms_ssim_db", "MS-SSIM (RGB) [dB]"))
     ours = [c for c in curves if c.kind == "ours"]
     published = [c for c in curves if c.kind != "ours"]
-    cmap = plt.get_cmap("tab10" if len(ours) <= 10 else "tab20")
+    tab10, tab20 = plt.get_cmap("tab10"), plt.get_cmap("tab20")
+    colors = [tab10(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)] + [tab20(i) for i in range(1, 20, 2)]
     for ax, (metric, ylabel) in zip(axes, panels):
         for i, curve in enumerate(ours):
             y = curve.metric(metric)
             if y is not None:
                 ax.plot(curve.bpp, y, marker=_MARKERS[i % len(_MARKERS)], markersize=4,
-                        linewidth=1.4, color=cmap(i % cmap.N), label=curve.label)
+                        linewidth=1.4, color=colors[i % len(colors)], label=curve.label)
         for i, curve in enumerate(published):
             y = curve.metric(metric)
             if y is not None:
                 ax.plot(curve.bpp, y, linestyle="none", marker=_MARKERS[i % len(_MARKERS)],
-                        markersize=5, markerfacecolor="none", color=f"C{(i + 3) % 10}",
-                        alpha=0.8, label=curve.label)
+                        markersize=6, markerfacecolor="none", markeredgewidth=1.1,
+                        color=_GREYS[i % len(_GREYS)], label=curve.label)
         ax.set_xlabel("bits per pixel (whole file)")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)

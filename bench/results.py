@@ -147,6 +147,9 @@ def save_result(result: dict[str, Any], path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a result file is for sharing
     with os.fdopen(fd, "w") as f:
         json.dump(result, f, indent=1, allow_nan=False, default=_json_default)
         f.write("\n")

@@ -134,3 +134,16 @@ def test_real_kodak_download(tmp_path: Path) -> None:
     name = "kodim23.png"
     ds.fetch(spec.file_url.format(name=name), tmp_path / name)
     assert ds.file_sha256(tmp_path / name) == ds.read_sha256_list("kodak.sha256")[name]
+
+
+def test_local_kodak_copy_is_canonical_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs where a data root is configured (LEECHCODEC_DATA, or the shared folder here)."""
+    import os
+
+    root = os.environ.get(ds.DATA_ENV) or str(Path(__file__).resolve().parents[3] / "shared" / "data")
+    if not (Path(root) / "kodak").is_dir():
+        pytest.skip("no local Kodak copy")
+    monkeypatch.setenv(ds.DATA_ENV, root)
+    d = load_dataset("kodak")
+    assert d.canonical and d.verified == "sha256" and len(d.paths) == 24
+    assert load_dataset("kodak", images=3).names == ["kodim01.png", "kodim02.png", "kodim03.png"]
