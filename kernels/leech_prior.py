@@ -47,13 +47,18 @@ The 4,096×24 part (the hot loop). The generator in ``golay`` is systematic: cod
 PL[m & 63] ^ PH[m >> 6]``. Split the 24 coordinates into 4 groups of 6 (message low/high,
 parity low/high); per group, 64-entry tables built by doubling give Σ f_i(s_i) and
 Σ e^{d_j(s_j) − D} (D the largest of the 48 d's) over the group, so a word costs 4 lookups
-and 3 adds per quantity instead of 24 terms. ``A_m`` is summed for all words (its max and
-first argmax m* are the Golay maximum-likelihood decoding of the sign logits). Then:
+and 3 adds per quantity instead of 24 terms. With ``b'_m = B_m e^{−D}``:
 
-1. Product tier (no exp per word): ``e^{A_m − max A} = Π_g e^{T_g(x_g) − T_g(x*_g)}``,
-   the group exp tables referenced at m*; ``W_m = e^{A_m − max A}·B_m e^{−D}``,
-   ``S = Σ W_m``, ``log Z2 = max A + D + log S``, ``P(m) = W_m / S``. Used when the
-   unconstrained sign optimum is ≤ 450 nats above ``max A`` and S ≥ e^-150.
+0. Tier 0 (no exp per word): ``e^{A_m − Aref} = Π_g e^{T_g(x_g) − max T_g}`` with ``Aref =
+   Σ_g max T_g`` (the unconstrained sign optimum); ``W_m = e^{A_m − Aref}·b'_m``, ``S = Σ
+   W_m``, ``log Z2 = Aref + D + log S``, ``P(m) = W_m / S``. Kept when S ≥ e^-60: the best
+   Golay word is within ~60 nats of the optimum — for every token of ``bench_prior``'s
+   Gaussian family (s ∈ [0.6, 2], 6–9 bits of entropy per token); much sharper priors
+   (s ≲ 0.3, under a bit per token) take tier 1 or 2.
+1. Tier 1: ``A_m`` summed for all words; its max and first argmax m* are the Golay
+   maximum-likelihood decoding of the sign logits. The same product with the group factors
+   referenced at m* instead, ``W_m = e^{A_m − max A}·b'_m``, ``log Z2 = max A + D + log S``;
+   kept when ``Aref − max A ≤ 450`` and S ≥ e^-150.
 2. Exact tier, for any f: ``b_m`` = the word's largest d (max of 4 group maxima),
    ``Y = max_m (A_m + b_m)`` (so S ≥ 1); exp references ``r_0 > r_1 > …`` are taken
    greedily from the sorted d's, 500 nats apart, and word m uses the smallest ``r_k ≥
@@ -63,11 +68,12 @@ Flush thresholds (the constants below) keep every product a normal double — li
 FPU are ~10× slower on subnormals — and drop only words with P < 1e-30 of the row, so
 shape-2 major entries below 1e-30 may read 0; everything else is exact to rounding.
 
-Measured here (one thread, µs per token, Gaussian-shaped f as in ``bench_prior``, on a
-shared, loaded 2-core machine): shapes 0 / 1 / 2 about 2 / 8 / 14; for the shape-2 part,
-a plain 24-term loop per word for A and B with one exp per word costs 68–89, the exact
-tier alone 25–45, and a BLAS ``A = d·Gᵀ`` over a batch 4 µs for A alone, 14 with one exp
-per word (BLAS summation order is also not fixed across builds). 4,096 libm exps cost 18.
+Measured here (one thread, µs per token, Gaussian-shaped f, on a shared 2-core machine
+under load, so ±30%): shapes 0 / 1 / 2 about 2 / 8 / 10 (tier 0); tiers 1 and 2 about 25
+and 40 including the failed attempts before them. For comparison, a plain 24-term loop per
+word for A and B with one exp per word costs 68–89, 4,096 libm exps alone 18, and a BLAS
+``A = d·Gᵀ`` over a batch 4 for A alone and 14 with one exp per word (BLAS summation order
+is also not fixed across builds).
 
 Determinism. No fastmath, float64, and every sum runs in a fixed order inside one token,
 so results do not depend on the thread count; the encoder table builder
@@ -101,10 +107,15 @@ SHAPE_OFFSETS = (0, 1_104, 98_256)
 MAJOR_SIZES = (276, 759, 4096)
 MINOR_SIZES = (4, 128, 24)
 MAX_ABS_LOGIT = 1e6
-# Shape-2 flush thresholds (nats). The product tier runs when Σ_g max_g − max A ≤ _GATE1
+# Shape-2 flush thresholds (nats). Tier 0 flushes group factors below e^-_CUT0 and B-sums
+# below _BCUT0 (so kept products are ≥ e^-670) and is kept when S ≥ e^-_LIM0.
+# Tier 1 runs when Σ_g max_g − max A ≤ _GATE1
 # (so every group factor is ≤ e^450), drops words with A_m < max A − _CUT1 or B_m e^-D <
 # e^-_BCUT1 (a kept word's partial products are ≥ e^-680, normal) and is kept when
 # S ≥ e^-_LIM1, so a dropped word has P < 24e^{150−230} < 1e-33.
+_CUT0, _LIM0 = 135.0, 60.0  # tier 0: 4·135 + 130 ≤ 708;  24e^{60−135}, e^{60−130} < 1e-30
+_BCUT0 = float(np.exp(-130.0))
+_SMIN0 = float(np.exp(-_LIM0))
 _GATE1, _CUT1, _LIM1 = 450.0, 230.0, 150.0
 _BCUT1 = float(np.exp(-230.0))
 _SMIN1 = float(np.exp(-_LIM1))
@@ -272,10 +283,9 @@ def _group_tables(v0, v1, out):
 def _shape2(ft, w, abuf):
     """Golay-word weights into w (4096,) (unnormalized); returns (log Z2, sum of w, tier).
 
-    ``A_m`` for all words from the group tables (abuf), then tier 1: ``e^{A_m − max A}`` as
-    a product of 4 per-group exp tables referenced at the best word m* (no exp per word),
-    kept when ``Σ_g max_g − max A ≤ _GATE1`` and the sum is ≥ e^-_LIM1. Otherwise tier 2
-    (:func:`_shape2_exact`), exact for any f.
+    Tiers 0 and 1 multiply per-group exp tables (no exp per word), referenced at the group
+    maxima resp. at the best word m*; tier 2 (:func:`_shape2_exact`) is exact for any f.
+    abuf receives A_m (tiers 1 and 2).
     """
     fp = np.empty(24)
     fm = np.empty(24)
@@ -289,6 +299,35 @@ def _shape2(ft, w, abuf):
         dm[i] = ft[i, _P3] - ft[i, _M1]
         dmax = max(dmax, max(dp[i], dm[i]))
     ta = _group_tables(fp, fm, np.empty((4, 64)))
+    ep = np.empty(24)
+    em = np.empty(24)
+    for i in range(24):
+        ep[i] = _exp(dp[i] - dmax)
+        em[i] = _exp(dm[i] - dmax)
+    tb = _group_tables(ep, em, np.empty((4, 64)))
+    ea = np.empty((4, 64))
+    aref = 0.0
+    for g in range(4):
+        mx = -np.inf
+        for x in range(64):
+            mx = max(mx, ta[g, x])
+        aref += mx
+        for x in range(64):
+            ea[g, x] = np.exp(ta[g, x] - mx) if ta[g, x] - mx >= -_CUT0 else 0.0
+    part = np.zeros(64)  # column partial sums: fixed summation order, vectorizable
+    for hi in range(64):  # tier 0: group factors referenced at their maxima
+        a1 = ea[1, hi]
+        b1 = tb[1, hi]
+        ph = _PH[hi]
+        for lo in range(64):
+            p = _PL[lo] ^ ph
+            b = (tb[0, lo] + b1) + (tb[2, p & 63] + tb[3, p >> 6])
+            e = ((ea[0, lo] * a1) * (ea[2, p & 63] * ea[3, p >> 6])) * (b if b >= _BCUT0 else 0.0)
+            w[hi * 64 + lo] = e
+            part[lo] += e
+    s = _sum(part)
+    if s >= _SMIN0:
+        return aref + dmax + np.log(s), s, 0
     colmax = np.full(64, -np.inf)
     for hi in range(64):
         a1 = ta[1, hi]
@@ -304,27 +343,14 @@ def _shape2(ft, w, abuf):
     mstar = 0
     while abuf[mstar] != amax:  # the first best word
         mstar += 1
-    aref = 0.0
-    for g in range(4):
-        mx = -np.inf
-        for x in range(64):
-            mx = max(mx, ta[g, x])
-        aref += mx
-    if aref - amax <= _GATE1:
+    if aref - amax <= _GATE1:  # tier 1: group factors referenced at the best word m*
         ps = _PL[mstar & 63] ^ _PH[mstar >> 6]
         xs = (mstar & 63, mstar >> 6, ps & 63, ps >> 6)
-        ea = np.empty((4, 64))
         for g in range(4):
             r = ta[g, xs[g]]
             for x in range(64):
                 ea[g, x] = _exp(ta[g, x] - r)  # ≤ e^_GATE1
-        ep = np.empty(24)
-        em = np.empty(24)
-        for i in range(24):
-            ep[i] = _exp(dp[i] - dmax)
-            em[i] = _exp(dm[i] - dmax)
-        tb = _group_tables(ep, em, np.empty((4, 64)))
-        part = np.zeros(64)  # column partial sums: fixed summation order, vectorizable
+        part[:] = 0.0
         for hi in range(64):
             a1 = ea[1, hi]
             b1 = tb[1, hi]

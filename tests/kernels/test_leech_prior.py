@@ -207,7 +207,7 @@ def test_special_cases_reach_their_paths():
     def tier(f):
         return lp._shape2(f[0], np.empty(4096), np.empty(4096))[2]
 
-    assert tier(FAMILIES["gauss_wide"]) == 1
+    assert tier(FAMILIES["gauss_wide"]) == 0
     assert tier(SPECIAL["far_word_100"]) == 1  # product tier referenced at the best word
     for name in ("far_word_300", "spike", "two_refs"):
         assert tier(SPECIAL[name]) == 2, name
@@ -410,15 +410,16 @@ def test_empty_batch():
 
 def test_no_jit_matches_twin(tmp_path):
     """The kernels run as plain Python (NUMBA_DISABLE_JIT=1) and still agree with the twins,
-    through the product and exact shape-2 tiers and the octad fallback."""
-    f = np.concatenate([FAMILIES["uniform_1"][:1], SPECIAL["two_refs"], SPECIAL["octad_slow"]])
+    through all three shape-2 tiers and the octad fallback."""
+    rows = [FAMILIES["uniform_1"][:1], SPECIAL["far_word_100"], SPECIAL["two_refs"], SPECIAL["octad_slow"]]
+    f = np.concatenate(rows)
     np.save(tmp_path / "f.npy", f)
     code = f"""
 import numpy as np
 from leechcodec.kernels import leech_prior as lp
 f = np.load({str(tmp_path / "f.npy")!r})
-idx = np.array([5, 150000, 2000])
-m1, m2 = np.array([3, 700, 0]), np.array([1, 4095, 77])
+idx = np.array([5, 150000, 2000, 120000])
+m1, m2 = np.array([3, 700, 0, 9]), np.array([1, 4095, 77, 2])
 np.testing.assert_allclose(lp.log_partition(f), lp.log_partition_numpy(f), rtol={RTOL_TWIN_LARGE})
 for s in range(3):
     a, b = lp.major_probs(f, s), lp.major_probs_numpy(f, s)
