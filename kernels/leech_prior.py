@@ -80,7 +80,9 @@ so results do not depend on the thread count; the encoder table builder
 (:func:`coding_tables`) and the decoder calls (:func:`shape_log_probs`,
 :func:`major_probs`, :func:`minor_probs`) run the same per-token routines and agree
 bit for bit. The ``*_numpy`` twins are the readable spec (log-domain recursions and plain
-log-sum-exp over each word's 24 terms) and agree to rounding.
+log-sum-exp over each word's 24 terms) and agree to rounding. Bit-identity across machines also
+needs the same libm ``exp``/``log``/``log1p`` (numba calls the platform's; it does not use
+SVML here and contracts no FMAs without fastmath).
 
 Logits must be finite with ``|f| ≤ 1e6``. Probabilities below ~1e-300 (shape-2 majors:
 below 1e-30 of the row) may come out as 0; the coder floors them.
