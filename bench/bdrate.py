@@ -83,7 +83,7 @@ def bd_table(curves: Sequence[Curve], anchor: Curve, title: str = "") -> str:
               "|---|---:|---:|---:|---|"]
     for curve in curves:
         cells = [bd_rate(anchor, curve, m).cell() for m in METRICS]
-        kind = "" if curve.kind == "ours" else " *(published)*"
+        kind = "" if curve.kind == "ours" or "published" in curve.label else " (published)"
         lines.append(f"| {curve.label}{kind} | {cells[0]} | {cells[1]} | {len(curve.bpp)} | "
                      f"{curve.bpp.min():.3f}–{curve.bpp.max():.3f} |")
     lines += ["", f"Akima interpolation (bjontegaard package), over the overlapping quality "
