@@ -20,7 +20,7 @@ from compressai.layers import GDN
 from torch import Tensor, nn
 
 from leechcodec.prior import bsq_log_prob, leech_log_prob
-from leechcodec.quantizers import BinarySphericalQuantizer, SphericalLeechQuantizer
+from leechcodec.quantizers import BinarySphericalQuantizer, SphericalLeechQuantizer, normalize_tokens
 
 __all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX"]
 
@@ -132,13 +132,19 @@ class LeechCodecModel(nn.Module):
             lp = bsq_log_prob(at, ct)
         return lp.reshape(shape)
 
-    def forward(self, x: Tensor) -> ModelOutput:
+    def forward(self, x: Tensor, quant_mix: float = 1.0) -> ModelOutput:
+        """Training pass. ``quant_mix`` < 1 (a warm-up) feeds g_s the blend
+        ``mix·codeword + (1 − mix)·token``; the rate is always that of the codeword."""
         y = self.g_a(x)
         q = self.quantizer(y)
+        y_hat = q.y_hat
+        if quant_mix < 1.0:
+            u = normalize_tokens(y, self.quantizer.dim)
+            y_hat = y_hat + (1.0 - quant_mix) * (u - y_hat).detach()
         z = self.h_a(y)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         a, b = self.prior_params(z_hat)
         token_bits = -self.token_log_prob(a, b, q.codes).sum(1) / math.log(2)
         hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
-        x_hat = self.g_s(q.y_hat)
+        x_hat = self.g_s(y_hat)
         return ModelOutput(x_hat, token_bits, hyper_bits, q.indices)

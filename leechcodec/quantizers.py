@@ -60,6 +60,12 @@ def _normalize(tokens: Tensor) -> Tensor:
     return tokens / tokens.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def normalize_tokens(y: Tensor, dim: int) -> Tensor:
+    """L2-normalize every ``dim``-channel token of a ``(B, dim·k, H, W)`` latent."""
+    bsz, c, h, w = y.shape
+    return nn.functional.normalize(y.reshape(bsz, c // dim, dim, h, w), dim=2, eps=1e-12).reshape(y.shape)
+
+
 def _ste_output(u: Tensor, codes: Tensor, scale: float, shape, indices: Tensor) -> QuantizerOutput:
     """Straight-through outputs whose *values* are exactly the codewords (integer codes stay
     integers) and whose gradient is the identity with respect to the normalized tokens."""

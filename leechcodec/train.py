@@ -41,6 +41,7 @@ class TrainConfig:
     crop: int = 256
     lr: float = 2e-4
     lr_decay_from: float = 0.8  # fraction of steps after which lr decays linearly to lr/10
+    quant_warmup: float = 0.0  # fraction of steps over which g_s's input goes from tokens to codewords
     seed: int = 0
     max_side: int = 1536  # larger training images are downscaled (reduces JPEG artefacts)
     val_dir: str | None = None
@@ -96,6 +97,12 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (1 - 0.9 * frac)
 
 
+def quant_mix(cfg: TrainConfig, step: int) -> float:
+    """Quantization warm-up: 0 → 1 linearly over the first ``quant_warmup`` of the steps."""
+    ramp = cfg.quant_warmup * cfg.steps
+    return 1.0 if step >= ramp else step / ramp
+
+
 def _pad64(x: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % 64, (-w) % 64
@@ -108,7 +115,7 @@ def validate(model: LeechCodecModel, images: list[np.ndarray]) -> dict:
     model.eval()
     bpps, psnrs = [], []
     for img in images:
-        x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
         out = model(_pad64(x))
         h, w = img.shape[:2]
         x_hat = out.x_hat[..., :h, :w].clamp(0, 1)
@@ -150,7 +157,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True) -> Path
         torch.set_rng_state(state["torch_rng"])
         step, elapsed = state["step"], state["elapsed_s"]
         log.info("resumed from %s at step %d", ckpt_path, step)
-    log_file = open(out / "log.jsonl", "a")
+    log_path = out / "log.jsonl"
+    if log_path.exists():  # drop records written after the checkpoint by an interrupted run
+        kept = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        log_path.write_text("".join(ln + "\n" for ln in kept))
+    log_file = open(log_path, "a")
     model.train()
     try:
         from tqdm import tqdm
@@ -163,7 +174,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True) -> Path
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
         x = sampler.batch(cfg.batch)
-        outp = model(x)
+        mix = quant_mix(cfg, step)
+        outp = model(x, quant_mix=mix)
         npix = x.shape[0] * x.shape[2] * x.shape[3]
         bpp = (outp.token_bits.sum() + outp.hyper_bits.sum()) / npix
         mse = torch.mean((outp.x_hat - x) ** 2)
@@ -180,7 +192,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True) -> Path
         elapsed += time.perf_counter() - t0
         record = {"step": step, "loss": loss.item(), "bpp": bpp.item(),
                   "psnr": 10 * math.log10(1 / max(mse.item(), 1e-12)), "aux": aux_loss.item(),
-                  "lr": learning_rate(cfg, step - 1), "elapsed_s": round(elapsed, 2)}
+                  "lr": learning_rate(cfg, step - 1), "quant_mix": mix, "elapsed_s": round(elapsed, 2)}
         if val and (step % cfg.val_every == 0 or step == cfg.steps):
             record.update({f"val_{k}": v for k, v in validate(model, val).items()})
         log_file.write(json.dumps(record) + "\n")
@@ -215,6 +227,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--quant-warmup", type=float, default=0.0,
+                   help="fraction of steps over which g_s's input ramps from tokens to codewords")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-side", type=int, default=1536)
     p.add_argument("--val-dir", default=None, help="validation images (e.g. Kodak)")
@@ -233,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
 
         numba.set_num_threads(args.threads)
     cfg = TrainConfig(data=args.data, out=args.out, lmbda=args.lmbda, steps=args.steps, batch=args.batch,
-                      crop=args.crop, lr=args.lr, seed=args.seed, max_side=args.max_side,
+                      crop=args.crop, lr=args.lr, quant_warmup=args.quant_warmup, seed=args.seed, max_side=args.max_side,
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
                       ckpt_every=args.ckpt_every)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,

@@ -1,0 +1,87 @@
+"""The command line, called in-process through main(argv)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from leechcodec.cli import main
+
+from .conftest import random_image
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "in.png"
+    Image.fromarray(random_image(40, 52)).save(path)
+    return path
+
+
+def test_encode_decode_info_json(tiny_zoo, png, tmp_path, capsys):
+    lq, out = tmp_path / "x.lq", tmp_path / "out.png"
+    assert main(["encode", str(png), str(lq), "--model", "tiny-leech", "--quality", "1", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["bytes"] == lq.stat().st_size and rec["bpp"] == pytest.approx(8 * rec["bytes"] / (40 * 52))
+    assert main(["decode", str(lq), str(out)]) == 0
+    assert "40" in capsys.readouterr().out
+    assert np.asarray(Image.open(out)).shape == (40, 52, 3)
+    assert main(["info", str(lq), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == "tiny-leech.q1" and (info["width"], info["height"]) == (52, 40)
+
+
+def test_models_json(tiny_zoo, capsys):
+    assert main(["models", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    for e in entries:
+        assert {"name", "quality", "quantizer", "budget"} <= set(e)
+
+
+def test_refuses_to_overwrite_without_force(tiny_zoo, png, tmp_path, capsys):
+    lq = tmp_path / "x.lq"
+    lq.write_bytes(b"keep me")
+    assert main(["encode", str(png), str(lq), "--model", "tiny-leech"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert lq.read_bytes() == b"keep me"
+    assert main(["encode", str(png), str(lq), "--model", "tiny-leech", "--force"]) == 0
+
+
+@pytest.mark.parametrize("content", [b"", b"LQ24", b"not an lq file at all", b"LQ24\x09\x00" + b"\0" * 60])
+def test_bad_lq_inputs_fail_in_one_line(tiny_zoo, tmp_path, capsys, content):
+    bad, out = tmp_path / "bad.lq", tmp_path / "out.png"
+    bad.write_bytes(content)
+    assert main(["decode", str(bad), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("leechcodec decode: error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == [bad]
+
+
+@pytest.mark.parametrize("args", [
+    ["encode", "missing.png", "out.lq"],
+    ["decode", "missing.lq", "out.png"],
+    ["info", "missing.lq"],
+    ["encode", "{png}", "out.lq", "--model", "no-such-model"],
+    ["encode", "{png}", "out.lq", "--model", "tiny-leech", "--quality", "9"],
+    ["encode", "{notimage}", "out.lq", "--model", "tiny-leech"],
+])
+def test_user_errors(tiny_zoo, png, tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    notimage = tmp_path / "notimage.png"
+    notimage.write_text("hello")
+    args = [a.format(png=png, notimage=notimage) for a in args]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err and "Traceback" not in err
+    assert not (tmp_path / "out.lq").exists() and not (tmp_path / "out.png").exists()
+
+
+def test_modes_are_accepted(tiny_zoo, tmp_path):
+    base = Image.fromarray(random_image(9, 11))
+    for mode in ["L", "RGBA", "P", "CMYK", "I;16"]:
+        src = tmp_path / f"in_{mode.replace(';', '')}.{'jpg' if mode == 'CMYK' else 'png'}"
+        im = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base.convert("L")).astype(np.uint16) * 257))
+        im.save(src)
+        assert main(["encode", str(src), str(tmp_path / "o.lq"), "--model", "tiny-leech", "--force"]) == 0
