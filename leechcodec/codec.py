@@ -8,9 +8,10 @@ Coding (all probabilities from one deterministic float64 CPU path):
 2. The prior network maps ẑ to per-token parameters (a, b); they are rounded to the grid
    ``PARAM_STEP`` (integers), and the logit table f[i, v] = (A_i·v − B_i·v²)·PARAM_STEP is
    exact in float64.
-3. Λ24 tokens, hierarchically (alphabets ≤ 4,096): all shapes; then, per shape, all
-   majors (pair / octad / Golay word); then all minors (signs / signs / position), each with
-   its exact conditional probability from ``leechcodec.kernels.leech_prior``.
+3. Λ24 tokens, hierarchically (alphabets ≤ 4,096), in blocks of 4,096 tokens (token order
+   of ``LeechCodecModel.tokens_of``): per block, all shapes; then, per shape, the majors
+   (pair / octad / Golay word); then, per shape, the minors (signs / signs / position),
+   each with its exact conditional probability from ``leechcodec.kernels.leech_prior``.
    BSQ tokens: one binary symbol per bit, p(+1) = σ(2a).
 
 The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
@@ -122,37 +123,30 @@ def _rows(n: int):
 
 
 def _code_leech(idx: np.ndarray, f: np.ndarray, enc: ans.SymbolEncoder) -> None:
-    shape, major, minor = leech.split_index(idx)
+    """Tokens in blocks of ``_ROWS``; per block: shapes, then majors and minors per shape."""
     for rows in _rows(len(idx)):
-        enc.add(shape[rows], np.exp(leech_prior.shape_log_probs(f[rows])))
-    for s in range(3):
-        sel = np.flatnonzero(shape == s)
-        for rows in _rows(len(sel)):
-            enc.add(major[sel[rows]], leech_prior.major_probs(f[sel[rows]], s))
-    for s in range(3):
-        sel = np.flatnonzero(shape == s)
-        for rows in _rows(len(sel)):
-            r = sel[rows]
-            enc.add(minor[r], leech_prior.minor_probs(f[r], s, major[r]))
+        t = leech_prior.coding_tables(f[rows], idx[rows])
+        enc.add(t.shape, np.exp(t.shape_logp))
+        for s in range(3):
+            enc.add(t.major[t.positions[s]], t.major_probs[s])
+        for s in range(3):
+            enc.add(t.minor[t.positions[s]], t.minor_probs[s])
 
 
 def _decode_leech(f: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
-    n = f.shape[0]
-    shape = np.empty(n, dtype=np.int64)
-    for rows in _rows(n):
-        shape[rows] = dec.read(np.exp(leech_prior.shape_log_probs(f[rows])))
-    major = np.empty(n, dtype=np.int64)
-    minor = np.empty(n, dtype=np.int64)
-    for s in range(3):
-        sel = np.flatnonzero(shape == s)
-        for rows in _rows(len(sel)):
-            major[sel[rows]] = dec.read(leech_prior.major_probs(f[sel[rows]], s))
-    for s in range(3):
-        sel = np.flatnonzero(shape == s)
-        for rows in _rows(len(sel)):
-            r = sel[rows]
-            minor[r] = dec.read(leech_prior.minor_probs(f[r], s, major[r]))
-    return leech.join_index(shape, major, minor)
+    out = np.empty(f.shape[0], dtype=np.int64)
+    for rows in _rows(f.shape[0]):
+        fb = f[rows]
+        shape = dec.read(np.exp(leech_prior.shape_log_probs(fb)))
+        major = np.zeros_like(shape)
+        minor = np.zeros_like(shape)
+        sel = [np.flatnonzero(shape == s) for s in range(3)]
+        for s in range(3):
+            major[sel[s]] = dec.read(leech_prior.major_probs(fb[sel[s]], s))
+        for s in range(3):
+            minor[sel[s]] = dec.read(leech_prior.minor_probs(fb[sel[s]], s, major[sel[s]]))
+        out[rows] = leech.join_index(shape, major, minor)
+    return out
 
 
 def _bsq_bits(idx: np.ndarray, dim: int) -> np.ndarray:
