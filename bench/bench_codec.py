@@ -1,0 +1,156 @@
+"""Codec targets, measured side by side: ``python -m leechcodec.bench.bench_codec``.
+
+- encode / decode seconds of a 768×512 Kodak image (median of repeats, after a warm-up),
+  next to CompressAI's bmshj2018-hyperprior (quality 3, untrained weights: timing only)
+  on the same image in the same run, same thread count;
+- file bits vs the ideal information content of every coded symbol, and the container
+  overhead in bytes;
+- peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image;
+- determinism: identical bytes from two encoder processes, identical pixels from three
+  decoder processes.
+
+Writes a JSON record (``--out``) and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+_CHILD = r"""
+import hashlib, json, resource, sys, time
+import numpy as np
+from PIL import Image
+import numba, torch
+torch.set_num_threads(int(sys.argv[3])); numba.set_num_threads(int(sys.argv[3]))
+from leechcodec.codec import compress, decompress
+from leechcodec.zoo import load_model
+mode, path = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+if mode == "encode":
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    if len(sys.argv) > 6:
+        rgb = np.asarray(Image.fromarray(rgb).resize((int(sys.argv[6]), int(sys.argv[7])), Image.LANCZOS))
+    entry, model = load_model(sys.argv[4], int(sys.argv[5]))
+    data = compress(model, entry, rgb).data
+    open(path + ".lq" if len(sys.argv) <= 6 else path + ".big.lq", "wb").write(data)
+    digest = hashlib.sha256(data).hexdigest()
+else:
+    out = decompress(open(path, "rb").read())
+    digest = hashlib.sha256(np.ascontiguousarray(out).tobytes()).hexdigest()
+print(json.dumps({"sha256": digest, "seconds": time.perf_counter() - t0,
+                  "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child(*args: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(res.stderr.strip().splitlines()[-1])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_codec", description=__doc__.splitlines()[0])
+    p.add_argument("--image", default=None, help="a 768x512 test image (default: $LEECHCODEC_DATA/kodak/kodim01.png)")
+    p.add_argument("--model", default="leech24-hyper")
+    p.add_argument("--quality", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--skip-memory", action="store_true", help="skip the 3840x2160 peak-memory runs")
+    p.add_argument("--out", default=None, help="write the JSON record here")
+    args = p.parse_args(argv)
+
+    import numba
+    import torch
+    from compressai.zoo import bmshj2018_hyperprior
+    from PIL import Image
+
+    from leechcodec.bitstream import container
+    from leechcodec.codec import compress, decompress
+    from leechcodec.zoo import load_model
+
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    image = args.image or str(Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "kodak" / "kodim01.png")
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    h, w = rgb.shape[:2]
+    entry, model = load_model(args.model, args.quality)
+
+    res = compress(model, entry, rgb)  # warm-up (JIT, caches)
+    decompress(res.data)
+    enc_s = _median_time(lambda: compress(model, entry, rgb), args.repeats)
+    dec_s = _median_time(lambda: decompress(res.data), args.repeats)
+
+    ref = bmshj2018_hyperprior(quality=3, pretrained=False).eval()
+    ref.update(force=True)
+    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        strings = ref.compress(x)
+        ref.decompress(strings["strings"], strings["shape"])
+        ref_enc = _median_time(lambda: ref.compress(x), args.repeats)
+        ref_dec = _median_time(lambda: ref.decompress(strings["strings"], strings["shape"]), args.repeats)
+
+    header = container.peek_header(res.data)
+    overhead = container.container_overhead(len(header.model_key), 2)
+    record = {
+        "image": image, "size": [w, h], "model": entry.key, "threads": args.threads,
+        "bytes": len(res.data), "bpp": res.bpp, "ideal_bits": res.ideal_bits,
+        "file_bits_over_ideal": 8 * len(res.data) / res.ideal_bits,
+        "payload_bits_over_ideal": 8 * (len(res.data) - overhead) / res.ideal_bits,
+        "container_overhead_bytes": overhead,
+        "encode_s": enc_s, "decode_s": dec_s,
+        "bmshj2018_hyperprior_encode_s": ref_enc, "bmshj2018_hyperprior_decode_s": ref_dec,
+        "encode_ratio_vs_bmshj2018": enc_s / ref_enc, "decode_ratio_vs_bmshj2018": dec_s / ref_dec,
+    }
+
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"leechcodec-bench-{os.getpid()}.png"
+    Image.fromarray(rgb).save(tmp)
+    try:
+        t = str(args.threads)
+        encs = [_child("encode", str(tmp), t, args.model, str(args.quality)) for _ in range(2)]
+        decs = [_child("decode", str(tmp) + ".lq", t) for _ in range(3)]
+        record["determinism"] = {
+            "encoder_processes_identical": len({e["sha256"] for e in encs}) == 1
+            and encs[0]["sha256"] == hashlib.sha256(res.data).hexdigest(),
+            "decoder_processes_identical": len({d["sha256"] for d in decs}) == 1,
+        }
+        if not args.skip_memory:
+            big = _child("encode", str(tmp), t, args.model, str(args.quality), "3840", "2160")
+            big_dec = _child("decode", str(tmp) + ".big.lq", t)
+            record["uhd_3840x2160"] = {"encode_peak_rss_mib": big["max_rss_mib"], "encode_s": big["seconds"],
+                                       "decode_peak_rss_mib": big_dec["max_rss_mib"], "decode_s": big_dec["seconds"],
+                                       "bytes": Path(str(tmp) + ".big.lq").stat().st_size}
+    finally:
+        for f in (tmp, Path(str(tmp) + ".lq"), Path(str(tmp) + ".big.lq")):
+            f.unlink(missing_ok=True)
+
+    record["torch"] = torch.__version__
+    record["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    for k, v in record.items():
+        print(f"{k:34s} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
