@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from compressai.layers import GDN
 
 from leechcodec.bitstream import ans, container
 from leechcodec.kernels import leech, leech_prior
@@ -54,6 +55,29 @@ def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
+
+
+#: Above this many latent elements, GDN layers run in place over row strips (large images).
+LEAN_GDN_ELEMENTS = 1 << 26
+
+
+def _run_transform(layers: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """Apply ``g_a`` or ``g_s`` for coding. GDN is pointwise in space, so on large tensors it
+    runs in place over strips of rows (same math; bounded temporaries): peak memory for a
+    3840×2160 image stays well below what the plain forward pass needs."""
+    for layer in layers:
+        if isinstance(layer, GDN) and x.numel() > LEAN_GDN_ELEMENTS:
+            c = x.shape[1]
+            beta = layer.beta_reparam(layer.beta)
+            gamma = layer.gamma_reparam(layer.gamma).reshape(c, c, 1, 1)
+            rows = max(1, (1 << 22) // (c * x.shape[3]))
+            for r in range(0, x.shape[2], rows):
+                strip = x[:, :, r : r + rows]
+                norm = torch.nn.functional.conv2d(strip * strip, gamma, beta)
+                strip.mul_(torch.sqrt(norm) if layer.inverse else torch.rsqrt(norm))
+        else:
+            x = layer(x)
+    return x
 
 
 def _hyper_tables(model: LeechCodecModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -159,7 +183,9 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray) -> Encode
     t0 = time.perf_counter()
     h, w = rgb.shape[:2]
     x = _pad(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
-    y = model.g_a(x)
+    ph, pw = x.shape[2:]
+    y = _run_transform(model.g_a, x)
+    del x
     indices = model.quantizer(y).indices  # (1, k, h', w')
     z = model.h_a(y)
     hyper = ans.SymbolEncoder()
@@ -175,7 +201,7 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray) -> Encode
     chunks = [hyper.finish(), tokens.finish()]
     header = container.LqHeader(
         model_key=entry.key, weights_sha256_prefix=container.weights_hash_prefix(entry.sha256), height=h, width=w,
-        pad_bottom=x.shape[2] - h, pad_right=x.shape[3] - w, coder_profile=container.PROFILE_ANS32_P24,
+        pad_bottom=ph - h, pad_right=pw - w, coder_profile=container.PROFILE_ANS32_P24,
     )
     data = container.pack(header, chunks)
     return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0)
@@ -210,7 +236,7 @@ def decompress(data: bytes) -> np.ndarray:
         idx = (bits << np.arange(dim, dtype=np.int64)).sum(1)
     tokens.finish()
     indices = torch.from_numpy(idx).reshape(1, k, ph // 16, pw // 16)
-    x_hat = model.g_s(model.quantizer.dequantize(indices))
+    x_hat = _run_transform(model.g_s, model.quantizer.dequantize(indices))
     img = (x_hat[0, :, : header.height, : header.width].clamp(0, 1) * 255).round().to(torch.uint8)
     return img.permute(1, 2, 0).numpy()
 
