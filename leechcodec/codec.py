@@ -29,7 +29,7 @@ from compressai.layers import GDN
 
 from leechcodec.bitstream import ans, container
 from leechcodec.kernels import leech, leech_prior
-from leechcodec.models import PARAM_STEP, LeechCodecModel
+from leechcodec.models import PARAM_STEP, LeechCodecModel, pad_to_multiple
 from leechcodec.zoo import ZooEntry, entry_from_key, load_model
 
 __all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "FORMAT_CHANNELS"]
@@ -49,12 +49,6 @@ class EncodeResult:
     @property
     def bpp(self) -> float:
         return 8 * len(self.data) / (self.height * self.width)
-
-
-def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
 
 
 #: Above this many latent elements, GDN layers run in place over row strips (large images).
@@ -182,7 +176,7 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray) -> Encode
     """Encode an ``(H, W, 3)`` uint8 image into .lq bytes."""
     t0 = time.perf_counter()
     h, w = rgb.shape[:2]
-    x = _pad(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
+    x = pad_to_multiple(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
     ph, pw = x.shape[2:]
     y = _run_transform(model.g_a, x)
     del x

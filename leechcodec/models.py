@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from leechcodec.prior import bsq_log_prob, leech_log_prob
 from leechcodec.quantizers import BinarySphericalQuantizer, SphericalLeechQuantizer, normalize_tokens
 
-__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX"]
+__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX", "pad_to_multiple"]
 
 #: Grid step of the prior parameters a, b when they define coding probabilities.
 PARAM_STEP = 1.0 / 256
@@ -57,6 +57,13 @@ class ModelOutput(NamedTuple):
     token_bits: Tensor  # (B,) bits of all tokens of each image under the exact prior
     hyper_bits: Tensor  # (B,) bits of the hyper-latents
     indices: Tensor  # (B, k, h, w) int64
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
+    """Replicate-pad ``(B, C, H, W)`` at the bottom and right to multiples of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    return nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
 
 
 def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from leechcodec.models import LeechCodecModel, ModelConfig
+from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
 
 log = logging.getLogger("leechcodec.train")
 
@@ -103,12 +103,6 @@ def quant_mix(cfg: TrainConfig, step: int) -> float:
     return 1.0 if step >= ramp else step / ramp
 
 
-def _pad64(x: torch.Tensor) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % 64, (-w) % 64
-    return torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
-
-
 @torch.no_grad()
 def validate(model: LeechCodecModel, images: list[np.ndarray]) -> dict:
     """Mean estimated bpp (exact prior rate) and PSNR over full images."""
@@ -116,7 +110,7 @@ def validate(model: LeechCodecModel, images: list[np.ndarray]) -> dict:
     bpps, psnrs = [], []
     for img in images:
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
-        out = model(_pad64(x))
+        out = model(pad_to_multiple(x, model.stride))
         h, w = img.shape[:2]
         x_hat = out.x_hat[..., :h, :w].clamp(0, 1)
         mse = torch.mean((x_hat - x) ** 2).item()

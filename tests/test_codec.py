@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from leechcodec.bitstream import container
-from leechcodec.codec import _pad, compress, decompress
+from leechcodec.codec import compress, decompress
+from leechcodec.models import pad_to_multiple
 from leechcodec.zoo import load_model
 
 from .conftest import GOLDEN_DIR, REGEN, random_image
@@ -23,7 +24,7 @@ MODELS = ["tiny-leech", "tiny-bsq"]
 def _forward_reconstruction(model, rgb: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-        y = model.g_a(_pad(x, model.stride))
+        y = model.g_a(pad_to_multiple(x, model.stride))
         x_hat = model.g_s(model.quantizer(y).y_hat)
     h, w = rgb.shape[:2]
     return (x_hat[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
