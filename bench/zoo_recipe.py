@@ -1,0 +1,133 @@
+"""The model zoo recipe: Λ24-SQ, BSQ and scalar quantization at five rates, equal budgets.
+
+``python -m leechcodec.bench.zoo_recipe train --data DIR --runs runs/zoo`` trains every
+model of :data:`RECIPE` that is not finished yet (each one a ``leechcodec train`` run in
+its own process, so an interrupted recipe resumes where it stopped), and
+``python -m leechcodec.bench.zoo_recipe export --runs runs/zoo`` freezes the finished
+checkpoints into the package zoo (registry entry with sha256, budget and the exact
+training command).
+
+The three families differ only in the quantizer: the transforms (g_a, g_s), the prior
+network (h_a, h_s, EntropyBottleneck), the number of tokens k per latent position, λ, data,
+seed, steps, batch and crop size are identical at every quality. The latent has D·k
+channels, D being the token dimension: 24 for Λ24-SQ and scalar, 18 for BSQ (L = 18 bits
+per token, a capacity of 18 bits against Λ24's log2 196,560 = 17.58).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RECIPE", "BUDGET", "Recipe", "train_command", "main"]
+
+#: Shared by every model of the zoo.
+BUDGET = {"steps": 800, "batch": 8, "crop": 128, "lr": 3e-4, "channels": 48, "hyper_channels": 48, "seed": 0}
+FAMILIES = {"leech24": "leech24", "bsq": "bsq", "scalar": "scalar"}  # zoo name -> quantizer
+
+
+@dataclass(frozen=True)
+class Recipe:
+    quality: int
+    tokens: int  # k, tokens per latent position
+    lmbda: float  # loss = λ·255²·MSE + bpp
+
+
+#: Rate points: λ, and more tokens per latent position for the high rates.
+RECIPE = (
+    Recipe(1, 4, 0.004),
+    Recipe(2, 8, 0.006),
+    Recipe(3, 8, 0.015),
+    Recipe(4, 16, 0.025),
+    Recipe(5, 16, 0.06),
+)
+
+#: Training order: pairs of families at the same quality first, so an early stop still
+#: leaves comparable points.
+ORDER = (3, 1, 5, 2, 4)
+
+
+def run_dir(runs: Path, family: str, quality: int) -> Path:
+    return runs / f"{family}-q{quality}"
+
+
+def train_command(data: str, out: Path, family: str, r: Recipe, threads: int) -> list[str]:
+    b = BUDGET
+    return ["leechcodec", "train", "--data", data, "--out", str(out), "--quantizer", FAMILIES[family],
+            "--tokens", str(r.tokens), "--channels", str(b["channels"]), "--hyper-channels", str(b["hyper_channels"]),
+            "--lmbda", str(r.lmbda), "--steps", str(b["steps"]), "--batch", str(b["batch"]), "--crop", str(b["crop"]),
+            "--lr", str(b["lr"]), "--seed", str(b["seed"]), "--ckpt-every", "100", "--threads", str(threads)]
+
+
+def _finished(out: Path) -> bool:
+    ckpt = out / "checkpoint.pt"
+    if not ckpt.exists():
+        return False
+    import torch
+
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["step"] >= BUDGET["steps"]
+
+
+def _plan(families: list[str]) -> list[tuple[str, Recipe]]:
+    by_q = {r.quality: r for r in RECIPE}
+    return [(f, by_q[q]) for q in ORDER for f in families]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    for family, r in _plan(args.families):
+        out = run_dir(args.runs, family, r.quality)
+        if _finished(out):
+            print(f"{out}: finished", flush=True)
+            continue
+        cmd = train_command(args.data, out, family, r, args.threads)
+        print("+", shlex.join(cmd), flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "stdout.txt", "a") as log:
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+        if rc != 0:
+            print(f"{out}: training failed (exit {rc}); see {out / 'stdout.txt'}", file=sys.stderr)
+            return rc
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from leechcodec.export import export_checkpoint
+    from leechcodec.zoo import zoo_dir
+
+    missing = 0
+    for family, r in _plan(args.families):
+        out = run_dir(args.runs, family, r.quality)
+        if not _finished(out):
+            print(f"{out}: not finished, skipped", file=sys.stderr)
+            missing += 1
+            continue
+        cmd = train_command(args.data_note_path, out, family, r, args.threads)
+        entry = export_checkpoint(out / "checkpoint.pt", family, r.quality, args.zoo or zoo_dir(),
+                                  command=shlex.join(cmd), data_note=args.data_note)
+        print(f"{entry.key}: sha256 {entry.sha256}")
+    return 1 if missing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.zoo_recipe", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train every unfinished model of the recipe, in order")
+    t.add_argument("--data", required=True, help="training image folder")
+    e = sub.add_parser("export", help="freeze finished checkpoints into the zoo")
+    e.add_argument("--zoo", type=Path, default=None)
+    e.add_argument("--data-note-path", default="../shared/data/train", help="data path recorded in the command")
+    e.add_argument("--data-note", default=None, help="what the training data was")
+    for s in (t, e):
+        s.add_argument("--runs", type=Path, default=Path("runs/zoo"))
+        s.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+        s.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    return cmd_train(args) if args.cmd == "train" else cmd_export(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
