@@ -1,0 +1,106 @@
+"""The zoo report: Λ24-SQ against BSQ and scalar quantization at equal budget, on Kodak.
+
+``python -m leechcodec.bench.zoo_report bench/results/kodak`` reads the harness result
+files of the three zoo families (``leech24.json``, ``bsq.json``, ``scalar.json``, made by
+``leechcodec bench --dataset kodak --codecs leech24 bsq scalar``) and of the classic
+anchors found beside them, and writes ``zoo_report.md`` (RD points, BD-rates, the paper
+comparison) and ``zoo_rd.png``/``.svg`` into the same folder. Every number in the report
+comes from those files; nothing is typed in except the paper's published point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from leechcodec.bench.bdrate import METRICS, bd_rate
+from leechcodec.bench.curves import Curve, curve_from_result
+
+__all__ = ["PAPER_POINT", "FAMILIES", "nearest_point", "report", "main"]
+
+#: The paper's Λ24-SQ Kodak point: a fixed-length code of 17.585 bits per token.
+PAPER_POINT = {"bpp": 0.2747, "psnr": 29.63}
+FAMILIES = (("leech24", "Λ24-SQ"), ("bsq", "BSQ (L = 18)"), ("scalar", "scalar (Gaussian hyperprior)"))
+ANCHORS = ("jpeg420", "hevc444")
+
+
+def nearest_point(curve: Curve, bpp: float) -> int:
+    """Index of the point of ``curve`` whose bpp is nearest ``bpp``."""
+    return int(np.argmin(np.abs(curve.bpp - bpp)))
+
+
+def _points_table(curves: dict[str, Curve]) -> list[str]:
+    lines = ["| family | point | bpp | PSNR (dB) | MS-SSIM |", "|---|---:|---:|---:|---:|"]
+    for name, curve in curves.items():
+        for i in range(len(curve.bpp)):
+            ms = "—" if curve.ms_ssim is None else f"{curve.ms_ssim[i]:.4f}"
+            lines.append(f"| {curve.label} | {i + 1} | {curve.bpp[i]:.4f} | {curve.psnr[i]:.2f} | {ms} |")
+    return lines
+
+
+def _bd_lines(test: Curve, anchors: list[Curve]) -> list[str]:
+    lines = [f"| {test.label} against | BD-rate (PSNR) | BD-rate (MS-SSIM) |", "|---|---:|---:|"]
+    for anchor in anchors:
+        cells = [bd_rate(anchor, test, m).cell() for m in METRICS]
+        lines.append(f"| {anchor.label} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+def load_curves(folder: Path) -> tuple[dict[str, Curve], list[Curve]]:
+    """The zoo families' curves (labelled by family) and the classic anchors in ``folder``."""
+    curves = {name: dataclasses.replace(curve_from_result(folder / f"{name}.json"), label=label)
+              for name, label in FAMILIES if (folder / f"{name}.json").exists()}
+    if "leech24" not in curves:
+        raise FileNotFoundError(f"no leech24.json in {folder}: run the harness on the zoo first")
+    anchors = [curve_from_result(folder / f"{a}.json") for a in ANCHORS if (folder / f"{a}.json").exists()]
+    return curves, anchors
+
+
+def report(folder: Path) -> str:
+    """The markdown report for the result files in ``folder``."""
+    curves, anchors = load_curves(folder)
+    ours = curves["leech24"]
+    others = [c for n, c in curves.items() if n != "leech24"]
+    out = ["# Zoo report: Λ24-SQ vs BSQ vs scalar quantization (Kodak, equal budget)", "",
+           f"Result files: `{folder}`. Negative BD-rate: Λ24-SQ needs fewer bits for the same quality.", "",
+           "## Λ24-SQ BD-rates", ""]
+    out += _bd_lines(ours, others + anchors)
+    out += ["", "Akima interpolation over the overlapping quality range; † marks an overlap below 50 %.", ""]
+    for other in others:
+        out += [f"## {other.label} BD-rates", ""] + _bd_lines(other, anchors) + [""]
+    i = nearest_point(ours, PAPER_POINT["bpp"])
+    out += ["## Next to the paper", "",
+            "| | bpp | PSNR (dB) |", "|---|---:|---:|",
+            f"| paper, Λ24-SQ fixed-length (17.585 bits/token) | {PAPER_POINT['bpp']:.4f} | {PAPER_POINT['psnr']:.2f} |",
+            f"| ours, Λ24-SQ point nearest {PAPER_POINT['bpp']} bpp | {ours.bpp[i]:.4f} | {ours.psnr[i]:.2f} |", "",
+            "## RD points", ""]
+    out += _points_table(curves)
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.zoo_report", description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, help="folder of harness result files (e.g. bench/results/kodak)")
+    p.add_argument("--no-plot", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        text = report(args.folder)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    (args.folder / "zoo_report.md").write_text(text)
+    print(text)
+    if not args.no_plot:
+        from leechcodec.bench.plot import plot_rd
+
+        curves, anchors = load_curves(args.folder)
+        plot_rd(list(curves.values()) + anchors, args.folder / "zoo_rd.png", title="Kodak: zoo at equal budget", xmax=1.2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

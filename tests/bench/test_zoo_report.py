@@ -1,0 +1,43 @@
+"""The zoo report: BD-rates from result files, checked on curves with a known answer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from leechcodec.bench import zoo_report
+
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "kodak"
+
+
+def _scaled_copy(src: Path, dst: Path, name: str, rate_factor: float) -> None:
+    data = json.loads(src.read_text())
+    data["codec"]["name"] = name
+    for p in data["points"]:
+        p["bpp"] *= rate_factor
+    dst.write_text(json.dumps(data))
+
+
+def test_report_bd_rates_on_known_curves(tmp_path: Path) -> None:
+    # The same RD curve at 0.9× the rate is a BD-rate of exactly −10 %; at 1.25×, +25 %.
+    src = RESULTS / "jpeg420.json"
+    _scaled_copy(src, tmp_path / "leech24.json", "leech24", 0.9)
+    _scaled_copy(src, tmp_path / "bsq.json", "bsq", 1.0)
+    _scaled_copy(src, tmp_path / "scalar.json", "scalar", 0.9 / 1.25)
+    text = zoo_report.report(tmp_path)
+    assert "| BSQ (L = 18) | -10.0 % | -10.0 % |" in text
+    assert "| scalar (Gaussian hyperprior) | +25.0 % | +25.0 % |" in text
+    curves, _ = zoo_report.load_curves(tmp_path)
+    i = zoo_report.nearest_point(curves["leech24"], 0.2747)
+    assert abs(curves["leech24"].bpp[i] - 0.2747) == min(abs(b - 0.2747) for b in curves["leech24"].bpp)
+    assert f"| {curves['leech24'].bpp[i]:.4f} | {curves['leech24'].psnr[i]:.2f} |" in text
+
+
+def test_report_cli_writes_files_and_refuses_without_leech24(tmp_path: Path, capsys) -> None:
+    assert zoo_report.main([str(tmp_path), "--no-plot"]) == 2
+    assert "leech24.json" in capsys.readouterr().err
+    shutil.copy(RESULTS / "jpeg420.json", tmp_path / "jpeg420.json")
+    _scaled_copy(RESULTS / "jpeg420.json", tmp_path / "leech24.json", "leech24", 0.5)
+    assert zoo_report.main([str(tmp_path), "--no-plot"]) == 0
+    assert "| JPEG" in (tmp_path / "zoo_report.md").read_text()
