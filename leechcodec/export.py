@@ -2,7 +2,8 @@
 
 Writes ``<zoo>/<name>-q<quality>.pt`` (config + weights, with the EntropyBottleneck's CDF
 tables computed once) and its registry entry: full sha256, λ, training budget and
-provenance (the training configuration, steps, crops seen, wall time, device, data).
+provenance (the training configuration, steps, crops seen, wall time, data, and the
+device, number of processes and mixed-precision mode that the checkpoint records).
 """
 
 from __future__ import annotations
@@ -17,7 +18,22 @@ import torch
 from leechcodec.models import LeechCodecModel, ModelConfig
 from leechcodec.zoo import BUILTIN_WEIGHTS_DIR, ZooEntry, export_weights, zoo_dir
 
-__all__ = ["export_checkpoint", "main"]
+__all__ = ["export_checkpoint", "training_device", "main"]
+
+
+def training_device(state: dict) -> str:
+    """Where a checkpoint was trained, from its ``segments`` (one per start or resume);
+    checkpoints from before they were recorded name this machine's CPU."""
+    segments = state.get("segments")
+    if not segments:
+        return f"CPU ({platform.machine()}), {torch.get_num_threads()} torch threads at export"
+    parts: list[str] = []
+    for seg in segments:
+        part = seg["device"] if seg["world_size"] == 1 else f"{seg['world_size']} processes × {seg['device']}"
+        part += "" if seg["amp"] == "off" else f", {seg['amp']} autocast"
+        if part not in parts:
+            parts.append(part)
+    return "; ".join(parts)
 
 
 def export_checkpoint(checkpoint: Path, name: str, quality: int, out_dir: Path, command: str | None = None,
@@ -30,7 +46,7 @@ def export_checkpoint(checkpoint: Path, name: str, quality: int, out_dir: Path, 
     tc = state["train_config"]
     budget = {"steps": state["step"], "batch": tc["batch"], "crop": tc["crop"], "crops_seen": state["crops_seen"],
               "pixels_seen": state["crops_seen"] * tc["crop"] ** 2, "wall_s": round(state["elapsed_s"], 1),
-              "device": f"CPU ({platform.machine()}), {torch.get_num_threads()} torch threads at export"}
+              "device": training_device(state), "world_size": state.get("world_size", 1)}
     provenance = {"train_config": tc, "command": command, "data": data_note or tc["data"],
                   "torch": torch.__version__, "python": platform.python_version()}
     return export_weights(model, out_dir, name, quality, cfg.quantizer, tc["lmbda"], budget, provenance)
