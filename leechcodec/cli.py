@@ -121,14 +121,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     from leechcodec.zoo import list_models
 
     entries = list_models()
-    if args.json:
+    if args.json:  # every registry field: name, quality, quantizer, key, file, sha256, lmbda, budget, provenance
         print(json.dumps([e.to_json() for e in entries], indent=1))
         return 0
     if not entries:
         print("no models installed")
+        return 0
+    print(f"{'model':24s} {'quality':>7s}  {'quantizer':9s} {'λ':>8s} {'steps':>7s}  file")
     for e in entries:
-        steps = e.budget.get("steps", "?")
-        print(f"{e.name:24s} q{e.quality}  {e.quantizer:8s} λ={e.lmbda:<8g} {steps} steps  {e.file}")
+        print(f"{e.name:24s} {e.quality:>7d}  {e.quantizer:9s} {e.lmbda:>8g} {e.budget.get('steps', '?'):>7}  {e.file}")
     return 0
 
 

@@ -1,11 +1,22 @@
-"""The leechcodec model: analysis/synthesis transforms, a token quantizer and a hyperprior.
+"""The leechcodec model: analysis/synthesis transforms, a quantizer and a hyperprior.
 
     x ─ g_a ─► y (B, D·k, H/16, W/16) ─ quantizer ─► codes, indices ─ g_s ─► x̂
-                     └ h_a ─► z ─ EntropyBottleneck ─► ẑ ─ h_s ─► (a, b) per token coordinate
+                     └ h_a ─► z ─ EntropyBottleneck ─► ẑ ─ h_s ─► 2 parameters per latent channel
 
-The prior over each token's codewords is the exact coordinate-factorized family of
-:mod:`leechcodec.prior`; its parameters ``(a, b)`` are clamped to a fixed range so that
-the coder can put them on an integer grid (:data:`PARAM_STEP`).
+Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottleneck):
+
+- ``leech24`` (Λ24-SQ) and ``bsq``: the prior over each token's codewords is the exact
+  coordinate-factorized family of :mod:`leechcodec.prior`; its parameters ``(a, b)`` are
+  clamped to a fixed range so that the coder can put them on an integer grid
+  (:data:`PARAM_STEP`).
+- ``scalar``, the usual learned-codec baseline: every latent channel is rounded to an
+  integer around a predicted mean, with a Gaussian prior (mean-scale hyperprior: h_s gives
+  ``(means, scales)``, so h_s is the same network as for the other families). Training
+  takes the rate from CompressAI's ``GaussianConditional`` (additive uniform noise) and
+  feeds g_s the straight-through rounded latent ``round(y − μ) + μ``, as CompressAI's
+  newer models do; in eval mode the rate is that of the rounded latent. The coder puts the
+  scale on a fixed table (:mod:`leechcodec.codec`), so it pays the training rate up to
+  that quantization of the scale.
 """
 
 from __future__ import annotations
@@ -15,14 +26,23 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
-from compressai.entropy_models import EntropyBottleneck
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 from torch import Tensor, nn
 
 from leechcodec.prior import bsq_log_prob, leech_log_prob
-from leechcodec.quantizers import BinarySphericalQuantizer, SphericalLeechQuantizer, normalize_tokens
+from leechcodec.quantizers import (
+    BinarySphericalQuantizer,
+    ScalarQuantizer,
+    SphericalLeechQuantizer,
+    normalize_tokens,
+)
 
-__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX", "pad_to_multiple"]
+__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "QUANTIZERS", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX",
+           "pad_to_multiple"]
+
+#: The quantizer families, by their names in configs, checkpoints and the zoo registry.
+QUANTIZERS = ("leech24", "bsq", "scalar")
 
 #: Grid step of the prior parameters a, b when they define coding probabilities.
 PARAM_STEP = 1.0 / 256
@@ -34,15 +54,22 @@ B_MIN, B_MAX = -4.0, 8.0
 class ModelConfig:
     """Architecture; stored inside every checkpoint (never inferred from tensor shapes)."""
 
-    quantizer: str = "leech24"  # "leech24" or "bsq"
+    quantizer: str = "leech24"  # one of QUANTIZERS
     tokens: int = 8  # tokens per latent position (k)
     bsq_dim: int = 18  # L for BSQ tokens
     channels: int = 64  # N, width of g_a / g_s
     hyper_channels: int = 64  # width and channels of the hyper-latent z
 
+    def __post_init__(self) -> None:
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(f"unknown quantizer {self.quantizer!r}; expected one of {', '.join(QUANTIZERS)}")
+
     @property
     def token_dim(self) -> int:
-        return 24 if self.quantizer == "leech24" else self.bsq_dim
+        """Latent channels per token D: 24 for Λ24, L for BSQ. A scalar "token" is a group of
+        24 channels, each rounded on its own: ``tokens`` then means the same latent width
+        (24·k channels) as for Λ24."""
+        return self.bsq_dim if self.quantizer == "bsq" else 24
 
     @property
     def latent_channels(self) -> int:
@@ -54,9 +81,9 @@ class ModelConfig:
 
 class ModelOutput(NamedTuple):
     x_hat: Tensor  # (B, 3, H, W)
-    token_bits: Tensor  # (B,) bits of all tokens of each image under the exact prior
+    token_bits: Tensor  # (B,) bits of all tokens (scalar: of all latents) of each image under the prior
     hyper_bits: Tensor  # (B,) bits of the hyper-latents
-    indices: Tensor  # (B, k, h, w) int64
+    indices: Tensor  # (B, k, h, w) int64 codeword indices; scalar: (B, 24·k, h, w) integers round(y − μ)
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
@@ -79,8 +106,6 @@ class LeechCodecModel(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.quantizer not in ("leech24", "bsq"):
-            raise ValueError(f"unknown quantizer {config.quantizer!r}")
         self.config = config
         n, m, nh = config.channels, config.latent_channels, config.hyper_channels
         self.g_a = nn.Sequential(
@@ -100,8 +125,13 @@ class LeechCodecModel(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(nh)
         if config.quantizer == "leech24":
             self.quantizer = SphericalLeechQuantizer()
-        else:
+        elif config.quantizer == "bsq":
             self.quantizer = BinarySphericalQuantizer(config.bsq_dim)
+        else:
+            self.quantizer = ScalarQuantizer()
+            # Training rate only (the coder builds its own tables): scales are lower-bounded
+            # at 0.11 and likelihoods at 1e-9, CompressAI's defaults.
+            self.gaussian_conditional = GaussianConditional(None)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Load weights, resizing the EntropyBottleneck's frozen CDF tables to the stored shapes."""
@@ -122,6 +152,12 @@ class LeechCodecModel(nn.Module):
         a, b = self.h_s(z_hat).chunk(2, dim=1)
         return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX)
 
+    def gaussian_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """Scalar family: ẑ → ``(means, scales)``, each ``(B, 24·k, h, w)`` float32, as h_s gives
+        them (the rate lower-bounds scales at 0.11; the coder maps them to its scale table)."""
+        means, scales = self.h_s(z_hat).chunk(2, dim=1)
+        return means, scales
+
     def tokens_of(self, t: Tensor) -> Tensor:
         """``(B, D·k, h, w)`` → ``(B, k·h·w, D)`` in the quantizer's token order."""
         bsz, c, h, w = t.shape
@@ -141,8 +177,12 @@ class LeechCodecModel(nn.Module):
 
     def forward(self, x: Tensor, quant_mix: float = 1.0) -> ModelOutput:
         """Training pass. ``quant_mix`` < 1 (a warm-up) feeds g_s the blend
-        ``mix·codeword + (1 − mix)·token``; the rate is always that of the codeword."""
+        ``mix·codeword + (1 − mix)·token`` (scalar: of the rounded and the unrounded latent);
+        the rate is always that of the codeword (scalar: of the noisy latent in training
+        mode, of the rounded one in eval mode)."""
         y = self.g_a(x)
+        if self.config.quantizer == "scalar":
+            return self._forward_scalar(y, quant_mix)
         q = self.quantizer(y)
         y_hat = q.y_hat
         if quant_mix < 1.0:
@@ -155,3 +195,15 @@ class LeechCodecModel(nn.Module):
         hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
         x_hat = self.g_s(y_hat)
         return ModelOutput(x_hat, token_bits, hyper_bits, q.indices)
+
+    def _forward_scalar(self, y: Tensor, quant_mix: float) -> ModelOutput:
+        z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(y))
+        means, scales = self.gaussian_params(z_hat)
+        q = self.quantizer(y - means)
+        y_hat = q.y_hat + means
+        if quant_mix < 1.0:
+            y_hat = y_hat + (1.0 - quant_mix) * (y - y_hat).detach()
+        _, y_likelihoods = self.gaussian_conditional(y, scales, means)
+        token_bits = -torch.log2(y_likelihoods).flatten(1).sum(1)
+        hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
+        return ModelOutput(self.g_s(y_hat), token_bits, hyper_bits, q.indices)

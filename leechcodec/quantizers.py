@@ -1,6 +1,6 @@
-"""Quantizer modules: Spherical Leech (Λ24-SQ) and Binary Spherical (BSQ).
+"""Quantizer modules: Spherical Leech (Λ24-SQ), Binary Spherical (BSQ) and scalar rounding.
 
-Both take a latent ``(B, D·k, H, W)``, cut the channels into ``k`` groups of ``D``
+Λ24-SQ and BSQ take a latent ``(B, D·k, H, W)``, cut the channels into ``k`` groups of ``D``
 (token ``t`` of a position is channels ``[D·t, D·t + D)``), L2-normalize every token and
 snap it to the nearest unit codeword. Gradients pass by the straight-through estimator.
 
@@ -12,6 +12,10 @@ Both return a :class:`QuantizerOutput` with
 - ``indices`` ``(B, k, H, W)`` int64 codeword indices,
 
 and have an exact inverse ``dequantize(indices) -> y_hat``.
+
+:class:`ScalarQuantizer` (the scalar family's baseline) rounds every channel to the
+nearest integer (ties to even); its ``y_hat`` and ``codes`` are those integers (STE
+gradient) and its ``indices`` the same integers as int64, of the input's shape.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from torch import Tensor, nn
 
 from leechcodec.kernels import golay
 
-__all__ = ["QuantizerOutput", "SphericalLeechQuantizer", "BinarySphericalQuantizer", "leech_search_torch"]
+__all__ = ["QuantizerOutput", "SphericalLeechQuantizer", "BinarySphericalQuantizer", "ScalarQuantizer",
+           "leech_search_torch"]
 
 LEECH_DIM = 24
 LEECH_NORM2 = 32
@@ -227,3 +232,23 @@ class BinarySphericalQuantizer(nn.Module):
     def dequantize(self, indices: Tensor) -> Tensor:
         bits = (indices.reshape(-1, 1) >> torch.arange(self.dim, device=indices.device)) & 1
         return _from_tokens((1 - 2 * bits.float()) / self.scale, tuple(indices.shape))
+
+
+class ScalarQuantizer(nn.Module):
+    """Uniform scalar quantization: ``round(y)`` per channel, straight-through gradient.
+
+    The model applies it to ``y − μ`` (mean-scale prior); values are exactly the integers.
+    """
+
+    def forward(self, y: Tensor) -> QuantizerOutput:
+        q = torch.round(y.detach())
+        y_hat = q + (y - y.detach())  # value exactly q, gradient the identity
+        return QuantizerOutput(y_hat, y_hat, q.to(torch.int64))
+
+    def quantize(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.forward(y)
+        return out.y_hat, out.indices
+
+    def dequantize(self, indices: Tensor) -> Tensor:
+        """``(B, C, H, W)`` int64 → the same integers as float32."""
+        return indices.to(torch.float32)

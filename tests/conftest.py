@@ -16,8 +16,13 @@ GOLDEN_DIR = Path(__file__).with_name("golden")
 REGEN = os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1"
 
 
+#: The registry's budget of an untrained fixture model (every key a real entry has).
+TINY_BUDGET = {"steps": 0, "batch": 0, "crop": 0, "crops_seen": 0, "pixels_seen": 0, "wall_s": 0.0,
+               "device": "none (seeded, untrained)"}
+
+
 def make_tiny_zoo(folder: Path) -> Path:
-    """Export two tiny seeded, untrained models (Λ24 and BSQ) into ``folder``."""
+    """Export three tiny seeded, untrained models (Λ24, BSQ and scalar) into ``folder``."""
     import torch
 
     from leechcodec.models import LeechCodecModel, ModelConfig
@@ -29,7 +34,16 @@ def make_tiny_zoo(folder: Path) -> Path:
         model = LeechCodecModel(cfg)
         with torch.no_grad():  # give the prior some structure so probabilities are not flat
             model.h_s[-1].bias.normal_(0, 0.5)
-        export_weights(model, folder, name, 1, quantizer, 0.01, {"steps": 0}, {"note": "seeded test fixture"})
+        export_weights(model, folder, name, 1, quantizer, 0.01, TINY_BUDGET, {"note": "seeded test fixture"})
+    torch.manual_seed(0)
+    cfg = ModelConfig(quantizer="scalar", tokens=2, channels=16, hyper_channels=8)
+    model = LeechCodecModel(cfg)
+    with torch.no_grad():  # latents of a few units and scales over most of the coder's table
+        m = cfg.latent_channels
+        model.g_a[-1].weight.mul_(100)
+        model.h_s[-1].bias[:m].normal_(0, 0.5)
+        model.h_s[-1].bias[m:].copy_(torch.logspace(-1.5, 2, m))
+    export_weights(model, folder, "tiny-scalar", 1, "scalar", 0.01, TINY_BUDGET, {"note": "seeded test fixture"})
     return folder
 
 

@@ -33,11 +33,33 @@ def test_encode_decode_info_json(tiny_zoo, png, tmp_path, capsys):
     assert info["model"] == "tiny-leech.q1" and (info["width"], info["height"]) == (52, 40)
 
 
+BUDGET_KEYS = {"steps", "batch", "crop", "crops_seen", "pixels_seen", "wall_s", "device"}
+
+
 def test_models_json(tiny_zoo, capsys):
     assert main(["models", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
+    assert {(e["name"], e["quality"], e["quantizer"]) for e in entries} == {
+        ("tiny-leech", 1, "leech24"), ("tiny-bsq", 1, "bsq"), ("tiny-scalar", 1, "scalar")}
     for e in entries:
-        assert {"name", "quality", "quantizer", "budget"} <= set(e)
+        assert BUDGET_KEYS <= set(e["budget"]) and e["key"] == f"{e['name']}.q{e['quality']}"
+
+
+def test_models_table(tiny_zoo, capsys):
+    assert main(["models"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["model", "quality", "quantizer", "λ", "steps", "file"]
+    assert sorted(r.split()[:3] + r.split()[4:5] for r in rows) == [
+        ["tiny-bsq", "1", "bsq", "0"], ["tiny-leech", "1", "leech24", "0"], ["tiny-scalar", "1", "scalar", "0"]]
+
+
+def test_shipped_registry_lists_full_budgets(monkeypatch, capsys):
+    monkeypatch.delenv("LEECHCODEC_ZOO", raising=False)
+    assert main(["models", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert entries
+    for e in entries:
+        assert e["quantizer"] in ("leech24", "bsq", "scalar") and BUDGET_KEYS <= set(e["budget"])
 
 
 def test_refuses_to_overwrite_without_force(tiny_zoo, png, tmp_path, capsys):

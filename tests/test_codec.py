@@ -140,7 +140,8 @@ def test_models_listing_json(tiny_zoo):
     from leechcodec.zoo import list_models
 
     entries = [e.to_json() for e in list_models()]
-    assert {(e["name"], e["quantizer"]) for e in entries} == {("tiny-leech", "leech24"), ("tiny-bsq", "bsq")}
+    assert {(e["name"], e["quantizer"]) for e in entries} == {
+        ("tiny-leech", "leech24"), ("tiny-bsq", "bsq"), ("tiny-scalar", "scalar")}
     json.dumps(entries)
 
 

@@ -5,6 +5,7 @@ import torch
 from leechcodec.kernels import leech
 from leechcodec.quantizers import (
     BinarySphericalQuantizer,
+    ScalarQuantizer,
     SphericalLeechQuantizer,
     leech_codewords_torch,
     leech_search_torch,
@@ -62,3 +63,13 @@ def test_bsq_round_trip_and_index_bits():
     assert torch.equal(out.codes.detach().abs(), torch.ones_like(out.codes))
     out.y_hat.sum().backward()
     assert y.grad is not None and y.grad.abs().sum() > 0
+
+
+def test_scalar_quantizer_rounds_with_straight_through_gradient():
+    y = torch.tensor([[-2.5, -1.49, -0.5, 0.3, 0.5, 1.5, 7.7]]).reshape(1, 7, 1, 1).requires_grad_()
+    out = ScalarQuantizer()(y)
+    assert out.indices.tolist() == [[[[-2]], [[-1]], [[0]], [[0]], [[0]], [[2]], [[8]]]]  # ties to even
+    assert torch.equal(out.y_hat.detach(), out.indices.float()) and torch.equal(out.codes, out.y_hat)
+    assert torch.equal(ScalarQuantizer().dequantize(out.indices), out.y_hat.detach())
+    out.y_hat.sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(y))
