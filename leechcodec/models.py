@@ -93,6 +93,12 @@ def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
     return nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
 
 
+def _float32(t: Tensor) -> torch.autocast:
+    """Autocast off on ``t``'s device: under mixed precision only the transforms run in reduced
+    precision; quantizers, entropy models and priors take float32 inputs and stay float32."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
 def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 
@@ -183,27 +189,34 @@ class LeechCodecModel(nn.Module):
         y = self.g_a(x)
         if self.config.quantizer == "scalar":
             return self._forward_scalar(y, quant_mix)
-        q = self.quantizer(y)
+        with _float32(y):
+            q = self.quantizer(y.float())
         y_hat = q.y_hat
         if quant_mix < 1.0:
             u = normalize_tokens(y, self.quantizer.dim)
             y_hat = y_hat + (1.0 - quant_mix) * (u - y_hat).detach()
         z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        with _float32(z):
+            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
         a, b = self.prior_params(z_hat)
-        token_bits = -self.token_log_prob(a, b, q.codes).sum(1) / math.log(2)
+        with _float32(a):
+            token_bits = -self.token_log_prob(a.float(), b.float(), q.codes).sum(1) / math.log(2)
         hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
         x_hat = self.g_s(y_hat)
         return ModelOutput(x_hat, token_bits, hyper_bits, q.indices)
 
     def _forward_scalar(self, y: Tensor, quant_mix: float) -> ModelOutput:
-        z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(y))
-        means, scales = self.gaussian_params(z_hat)
-        q = self.quantizer(y - means)
-        y_hat = q.y_hat + means
+        z = self.h_a(y)
+        with _float32(z):
+            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
+        means, scales = (t.float() for t in self.gaussian_params(z_hat))
+        with _float32(y):
+            y = y.float()
+            q = self.quantizer(y - means)
+            y_hat = q.y_hat + means
+            _, y_likelihoods = self.gaussian_conditional(y, scales, means)
         if quant_mix < 1.0:
             y_hat = y_hat + (1.0 - quant_mix) * (y - y_hat).detach()
-        _, y_likelihoods = self.gaussian_conditional(y, scales, means)
         token_bits = -torch.log2(y_likelihoods).flatten(1).sum(1)
         hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
         return ModelOutput(self.g_s(y_hat), token_bits, hyper_bits, q.indices)

@@ -67,8 +67,6 @@ def test_bf16_autocast_trains_on_cpu(image_folder, tmp_path):
     assert entry.budget["device"] == f"{state['device']}, bf16 autocast" and entry.budget["world_size"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="needs LeechCodecModel.forward to leave autocast for the quantizer, "
-                                       "EntropyBottleneck and prior (patch to leechcodec/models.py pending)")
 def test_autocast_covers_only_the_transforms(image_folder, tmp_path, monkeypatch):
     """Under bf16 autocast the convolutions run in bf16; the quantizer, the EntropyBottleneck
     and the prior get float32 inputs and return float32."""
