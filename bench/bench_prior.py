@@ -1,6 +1,7 @@
 """Throughput of the exact Leech prior tables (``leechcodec.kernels.leech_prior``).
 
     python -m leechcodec.bench.bench_prior [--tokens 12000] [--threads 2] [--json]
+    python -m leechcodec.bench.bench_prior --torch [--repeats 5] [--json]
 
 Measures tokens/s, numba kernels against their numpy twins in the same run, for
 
@@ -18,6 +19,20 @@ indices are uniform over the codebook (about half of them shape 3·1²³). The n
 run on ``--twin-tokens`` tokens (they are ~50–100× slower) and are reported per token.
 CPU time (all threads) per token is printed too: on a shared machine it is steadier than
 wall time.
+
+``--torch`` measures the differentiable training prior instead (:mod:`leechcodec.prior`),
+one thread for torch and numba, float32, the median of ``--repeats`` runs with the previous
+and the current implementation alternating:
+
+- ``log Z`` forward + backward of ``leech_log_partition`` against
+  ``_leech_log_partition_reference`` on the 9,216 tokens of a training batch — the prior
+  parameters of an untrained ``LeechCodecModel(ModelConfig("leech24", tokens=8, channels=64,
+  hyper_channels=64))`` on 8 random 192×192 crops — and on as many "sharp" tokens
+  (``a ~ N(0, 4)`` clipped to ±16, ``b ~ U(0, 0.5)``);
+- a training step of that model on those crops (forward, loss, backward) with either
+  implementation, and inside it the quantizer (forward + backward on the step's latent)
+  and the prior (``leech_log_prob`` forward + backward on the step's tensors), timed
+  separately on the same tensors; the report gives (quantizer + prior) / step.
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ import numba
 import numpy as np
 
 from leechcodec.kernels import leech_prior as lp
+
+TORCH_BATCH, TORCH_CROP = 8, 192
 
 
 def make_inputs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +141,129 @@ def _run(tokens: int, twin_tokens: int, repeats: int, seed: int) -> dict:
     }
 
 
+def _median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU milliseconds per function, the functions alternating each round."""
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()  # warm up (tables, caches, numba compilation)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            runs[name].append((time.perf_counter() - t0, time.process_time() - c0))
+    return {k: {"wall_ms": 1e3 * float(np.median([w for w, _ in v])), "cpu_ms": 1e3 * float(np.median([c for _, c in v]))}
+            for k, v in runs.items()}
+
+
+def torch_prior_report(repeats: int, seed: int) -> dict:
+    """Old vs new training prior and its share of a training step (module docstring)."""
+    import torch
+
+    from leechcodec import prior
+    from leechcodec.models import LeechCodecModel, ModelConfig
+
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    implementations = {"old": prior._leech_log_partition_reference, "new": prior.leech_log_partition}
+    current = prior.leech_log_partition
+    try:
+        torch.manual_seed(seed)
+        config = ModelConfig(quantizer="leech24", tokens=8, channels=64, hyper_channels=64)
+        model = LeechCodecModel(config)
+        x = torch.rand(TORCH_BATCH, 3, TORCH_CROP, TORCH_CROP, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            y = model.g_a(x)
+            z_hat, _ = model.entropy_bottleneck(model.h_a(y))
+            a, b = model.prior_params(z_hat)
+            codes = model.quantizer(y).codes
+        at, bt, ct = (model.tokens_of(t).reshape(-1, 24).contiguous() for t in (a, b, codes))
+        n = at.shape[0]
+        gen = torch.Generator().manual_seed(seed + 1)
+        sharp = ((2 * torch.randn(n, 24, generator=gen)).clamp(-16, 16), 0.5 * torch.rand(n, 24, generator=gen))
+
+        def log_z(f, a0, b0):
+            def run():
+                a1, b1 = a0.clone().requires_grad_(), b0.clone().requires_grad_()
+                f(a1, b1).sum().backward()
+            return run
+
+        results = {}
+        for name, (a0, b0) in {"model": (at, bt), "sharp": sharp}.items():
+            results[f"log_z_{name}"] = _median_times({k: log_z(f, a0, b0) for k, f in implementations.items()}, repeats)
+
+        def step(f):
+            def run():
+                prior.leech_log_partition = f
+                try:
+                    out = model(x)
+                    bpp = (out.token_bits.sum() + out.hyper_bits.sum()) / x[:, 0].numel()
+                    loss = 0.01 * 255**2 * torch.mean((out.x_hat - x) ** 2) + bpp
+                    model.zero_grad(set_to_none=True)
+                    loss.backward()
+                finally:
+                    prior.leech_log_partition = current
+            return run
+
+        def in_step_prior(f):
+            def run():
+                a1, b1 = at.clone().requires_grad_(), bt.clone().requires_grad_()
+                (prior.factorized_logits(a1, b1, ct) - f(a1, b1)).sum().backward()
+            return run
+
+        y_grad = y.clone().requires_grad_()
+
+        def quantizer():
+            model.quantizer(y_grad).y_hat.sum().backward()
+
+        fns = {f"step_{k}": step(f) for k, f in implementations.items()}
+        fns.update({f"prior_{k}": in_step_prior(f) for k, f in implementations.items()})
+        fns["quantizer"] = quantizer
+        results["training_step"] = _median_times(fns, repeats)
+    finally:
+        prior.leech_log_partition = current
+        torch.set_num_threads(threads)
+        numba.set_num_threads(numba_threads)
+    ts = results["training_step"]
+    share = {k: (ts["quantizer"]["cpu_ms"] + ts[f"prior_{k}"]["cpu_ms"]) / ts[f"step_{k}"]["cpu_ms"] for k in implementations}
+    return {
+        "schema": 1,
+        "benchmark": "torch_prior",
+        "tokens": n,
+        "dtype": "float32",
+        "threads": 1,
+        "repeats": repeats,
+        "seed": seed,
+        "model": config.to_dict(),
+        "batch": [TORCH_BATCH, 3, TORCH_CROP, TORCH_CROP],
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numba": numba.__version__},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_1min": os.getloadavg()[0],
+        },
+        "results": results,
+        "share_quantizer_plus_prior": share,
+    }
+
+
+def _print_torch_report(report: dict) -> None:
+    r = report["results"]
+    print(f"torch prior: {report['tokens']} tokens, float32, 1 thread, median of {report['repeats']} "
+          f"(old and new alternating), load average {report['machine']['load_average_1min']:.1f}")
+    print("  log Z forward+backward   old cpu ms   new cpu ms   speedup   (wall ms old / new)")
+    for name in ("model", "sharp"):
+        o, n = r[f"log_z_{name}"]["old"], r[f"log_z_{name}"]["new"]
+        print(f"  {name:22s} {o['cpu_ms']:10.0f}   {n['cpu_ms']:10.0f}   {o['cpu_ms'] / n['cpu_ms']:6.1f}x"
+              f"   ({o['wall_ms']:.0f} / {n['wall_ms']:.0f})")
+    ts = report["results"]["training_step"]
+    print(f"  training step (batch {TORCH_BATCH}, {TORCH_CROP}x{TORCH_CROP}, forward+backward), cpu ms:")
+    for k in ("old", "new"):
+        print(f"    {k}: step {ts[f'step_{k}']['cpu_ms']:6.0f}   prior {ts[f'prior_{k}']['cpu_ms']:5.0f}   "
+              f"quantizer {ts['quantizer']['cpu_ms']:4.0f}   (quantizer + prior) / step "
+              f"{100 * report['share_quantizer_plus_prior'][k]:4.1f}%")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m leechcodec.bench.bench_prior", description=__doc__.split("\n\n")[0]
@@ -134,7 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    ap.add_argument("--torch", action="store_true",
+                    help="benchmark the differentiable training prior instead (old vs new, share of a training step)")
     args = ap.parse_args(argv)
+    if args.torch:
+        if args.repeats < 1:
+            print("error: --repeats must be positive", file=sys.stderr)
+            return 2
+        report = torch_prior_report(args.repeats, args.seed)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_torch_report(report)
+        return 0
     if args.tokens < 1 or args.twin_tokens < 1 or args.repeats < 1:
         print("error: --tokens, --twin-tokens and --repeats must be positive", file=sys.stderr)
         return 2
