@@ -45,9 +45,10 @@ per token, for backward):
   code's covering radius is 4, and the marked factor loses at most 8|a_j|).
 
 float64 inputs are computed in float64, others in float32. A float32 token is recomputed
-in float64 when some ``|a_i|`` or ``|b_i|`` exceeds 20 or its Golay sum S is below e⁻³⁰ (then
-what float32 rounds away is below 1e-20 of the sum); a float64 token whose S is below e⁻⁶⁰⁰
-takes the log-domain 4,096-word Golay sum. Exponent arguments are clamped at −80 (float32)
+in float64 when some ``|a_i|`` or ``|b_i|`` exceeds 20 or its Golay sum S is below e⁻⁴⁸ (above
+it, what the clamps, underflow and η add or drop is below 2e-8 of the sum; S is above that
+for priors up to about |a| ≈ 4); a float64 token whose S is below e⁻⁶⁰⁰ takes the
+log-domain 4,096-word Golay sum. Exponent arguments are clamped at −80 (float32)
 / −700 (float64) and subnormal numbers are flushed while it runs (both only touch terms
 far below rounding): the vector units are 30–100× slower on subnormal numbers.
 The previous implementation (three (N, 24) × (24, 4096) products and 4096-wide
@@ -72,7 +73,7 @@ __all__ = ["leech_log_partition", "leech_log_prob", "bsq_log_prob", "factorized_
 
 _LOG_HALF = math.log(0.5)
 _BETA_MAX = 20.0  # atanh(e^{−4|a|}) cap: e^{−40} is below float64 rounding next to 1
-_S_MIN32 = math.exp(-30.0)  # float32 Golay sums below this are recomputed in float64 ...
+_S_MIN32 = math.exp(-48.0)  # float32 Golay sums below this are recomputed in float64 ...
 _S_MIN64 = math.exp(-600.0)  # ... and float64 ones below this by the log-domain reference
 _RANGE32 = 20.0  # float32 tokens with a larger |a_i| or |b_i| are recomputed in float64
 
@@ -213,11 +214,12 @@ def _octad_term(a: Tensor, b: Tensor, grad: bool):
     """
     n, dt, lo = a.shape[0], a.dtype, _lo(a.dtype)
     t = _tables(dt, a.device)
-    aa = a.abs()
+    aa, neg = a.abs(), (a < 0).to(dt)
     w = torch.exp((-4 * aa).clamp_min(lo))  # ≥ e^lo, so every B > 0
+    lp = torch.log1p(w)
     om = -torch.expm1(-4 * aa)  # 1 − w without cancellation
-    beta = torch.where(w < 0.5, torch.atanh(w), 0.5 * (torch.log1p(w) - torch.log(om))).clamp_max_(_BETA_MAX)
-    x = torch.stack([_log2cosh(2 * a) - 4 * b, beta, 0.5 * (a < 0).to(dt)])  # (3, N, 24)
+    beta = torch.where(w < 0.5, torch.atanh(w), 0.5 * (lp - torch.log(om))).clamp_max_(_BETA_MAX)
+    x = torch.stack([(2 * aa + lp).sub_(4 * b), beta, 0.5 * neg])  # log 2cosh(2a) − 4b, β, ½[a < 0]: (3, N, 24)
     value = torch.empty(n, dtype=dt, device=a.device)
     g = torch.empty(2, n, 24, dtype=dt, device=a.device) if grad else None
     size = _chunk(a.device, dt)
@@ -235,16 +237,16 @@ def _octad_term(a: Tensor, b: Tensor, grad: bool):
         top = big.amax(1, keepdim=True)
         total = big.sub_(top).clamp_min_(lo).exp_().sum(1)
         value[s:s + c] = top[:, 0] + torch.log(total)
-        if grad:  # ∂/∂K = P_o = e[0]/total;  ∂/∂B = −sign_o e^{K − 2B − log Z₁}, −sign_o = 4·odd − 1
-            torch.add(k, bb, alpha=-2.0, out=e[1]).sub_(top).clamp_min_(lo).exp_().mul_(odd.mul_(4.0).sub_(1.0))
-            g[:, s:s + c] = torch.bmm(e, oct_).div_(total[:, None])
+        if grad:  # ∂/∂K = P_o = e[0]/total;  ∂/∂B = −sign_o e^{K − 2B − log Z₁}, sign_o = 1 − 4·odd
+            eb = torch.add(k, bb, alpha=-2.0, out=e[1]).sub_(top).clamp_min_(lo).exp_()
+            eb.addcmul_(eb, odd, value=-4.0)
+            g[:, s:s + c] = torch.bmm(e, oct_).div_(total[:, None])  # ∂/∂(Σ la), −∂/∂(Σ β)
     if not grad:
         return value, None, None
     # dβ/da = −sgn(a)·sech²(2a) / e^{−2β}: exact, and at the cap it keeps the term of e^{−2β}
     # that the cap stands for (d tanh 2|a| / da ≠ 0 at a = 0); a = 0 counts as positive, as above.
-    sgn = 1 - 2 * (a < 0).to(dt)
-    dbeta = -sgn / (torch.cosh(2 * a) ** 2 * torch.exp(-2 * beta))
-    return value, 2 * torch.tanh(2 * a) * g[0] + dbeta * g[1], -4 * g[0]
+    dbeta = (2 * neg - 1).div_(torch.cosh(2 * a).square_().mul_(torch.exp(-2 * beta)))
+    return value, 2 * torch.tanh(2 * a) * g[0] - dbeta * g[1], -4 * g[0]
 
 
 def _golay_term(a: Tensor, b: Tensor, grad: bool):
@@ -265,6 +267,7 @@ def _golay_term(a: Tensor, b: Tensor, grad: bool):
     e = torch.exp((d - dmax).clamp_min_(lo))
     tot = -2 * ap.sum(1, keepdim=True)
     const = dmax + a.sum(1) - b.sum(1)
+    eta_rho = eta * t["rho"]
     value = torch.empty(n, dtype=dt, device=a.device)
     s_all = torch.empty(n, dtype=dt, device=a.device)
     gap = torch.empty(3, 8, n, dtype=dt, device=a.device) if grad else None
@@ -274,33 +277,32 @@ def _golay_term(a: Tensor, b: Tensor, grad: bool):
     for s in range(0, n, size):
         c = min(size, n - s)
         if ws is None or ws[0].shape[-1] != c:
-            ws = (a.new_empty(3, 2, 64, c), a.new_empty(2, 3, 64, c),
-                  torch.empty(64, 8 * c, dtype=cdt, device=a.device), torch.empty(8, 8, 8, c, dtype=cdt, device=a.device))
-        rho, uq, yc, pc = ws
+            ws = (a.new_empty(3, 2, 64, c), a.new_empty(2, 3, 64, c), torch.empty(64, 8 * c, dtype=cdt, device=a.device),
+                  torch.empty(8, 8, 8, c, dtype=cdt, device=a.device), torch.empty(3, 8, 8, c, dtype=cdt, device=a.device))
+        rho, uq, yc, pc, gx = ws
         sl = slice(s, s + c)
         lt = torch.bmm(t["rep"], ap[:, :, sl])  # −2 Σ_{c_i = 1} a_i per class representative ...
         tt = torch.stack([lt, tot[:, :, sl] - lt], 1)  # ... and per complement: (3, 2, 64, C)
         top = tt.amax((1, 2))  # (3, C)
         tt.sub_(top[:, None, None]).clamp_min_(lo).exp_()
-        torch.bmm(t["rho"], e[:, :, sl], out=rho.view(3, 128, c))  # Σ_j e^{d_j − D} per pattern
+        torch.bmm(eta_rho, e[:, :, sl], out=rho.view(3, 128, c))  # η Σ_j e^{d_j − D} per pattern
         torch.add(tt[:, 0], tt[:, 1], out=uq[0])  # U
-        torch.mul(tt[:, 0], rho[:, 0], out=uq[1]).addcmul_(tt[:, 1], rho[:, 1]).mul_(eta)  # ηQ
+        torch.mul(tt[:, 0], rho[:, 0], out=uq[1]).addcmul_(tt[:, 1], rho[:, 1])  # ηQ
         x = torch.complex(uq[0], uq[1]).view(3, 8, 8, c)
         y = torch.index_select(x[2].reshape(8, 8 * c), 0, xor, out=yc).view(8, 8, 8, c)  # y[a, b] = X₃[a ⊕ b]
-        f = torch.mul(x[1].unsqueeze(0), y, out=pc).sum(1)  # (8 a, 8 ξ, C)
+        f = torch.sum(torch.mul(x[1].unsqueeze(0), y, out=pc), 1, out=gx[0])  # (8 a, 8 ξ, C)
         sc = (x[0] * f).sum((0, 1)).imag / eta
         value[sl] = torch.log(sc) + top.sum(0) + const[sl]
         s_all[sl] = sc
         if grad:
-            g2 = torch.mul(x[0].unsqueeze(1), y, out=pc).sum(0)
+            torch.sum(torch.mul(x[0].unsqueeze(1), y, out=pc), 0, out=gx[1])
             y = torch.index_select(x[1].reshape(8, 8 * c), 0, xor, out=yc).view(8, 8, 8, c)  # X₂[a ⊕ c]
-            g3 = torch.mul(x[0].unsqueeze(1), y, out=pc).sum(0)
-            gx = torch.view_as_real(torch.stack([f, g2, g3])).movedim(-1, 0).reshape(2, 3, 1, 64, c)
-            gq, gu = gx[0], gx[1]  # ∂S/∂Q and η·∂S/∂U
+            torch.sum(torch.mul(x[0].unsqueeze(1), y, out=pc), 0, out=gx[2])
+            gq, gu = torch.view_as_real(gx).movedim(-1, 0).reshape(2, 3, 1, 64, c)  # Re, Im of ∂(Σ X₁X₂X₃)/∂X
             ge = torch.bmm(t["rho_t"], (gq * tt).view(3, 128, c)).mul_(e[:, :, sl])  # ∂S/∂d
-            glt = rho.mul_(gq).add_(gu, alpha=1 / eta).mul_(tt)  # ∂S/∂(pattern exponent)
-            ga = torch.bmm(t["rep_t"], glt[:, 0] - glt[:, 1]) - 2 * glt[:, 1].sum(1, keepdim=True)
-            ga += 4 * (ge[:, :8] - ge[:, 8:])
+            glt = rho.mul_(gq).add_(gu).mul_(tt)  # η·∂S/∂(pattern exponent)
+            ga = torch.bmm(t["rep_t"], glt[:, 0] - glt[:, 1]).sub_(2 * glt[:, 1].sum(1, keepdim=True))
+            ga = ga.mul_(1 / eta).add_(4 * (ge[:, :8] - ge[:, 8:]))
             gap[:, :, sl] = ga / sc
             gbp[:, :, sl] = (ge[:, :8] + ge[:, 8:]) * (-8 / sc)
     if not grad:
