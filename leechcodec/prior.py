@@ -46,9 +46,10 @@ per token, for backward):
 
 float64 inputs are computed in float64, others in float32. A float32 token is recomputed
 in float64 when some ``|a_i|`` or ``|b_i|`` exceeds 20 or its Golay sum S is below e⁻⁴⁸ (above
-it, what the clamps, underflow and η add or drop is below 2e-8 of the sum; S is above that
-for priors up to about |a| ≈ 4); a float64 token whose S is below e⁻⁶⁰⁰ takes the
-log-domain 4,096-word Golay sum. Exponent arguments are clamped at −80 (float32)
+it, what the clamps, underflow and η add or drop is below 2e-8 of the sum; measured, the
+rerun takes 0.1% of the tokens for a ~ N(0, 4²), 8% for N(0, 6²), 90% for N(0, 16²) and
+none of a trained model's); a float64 token whose S is below e⁻⁶⁰⁰ takes the log-domain
+4,096-word Golay sum. Exponent arguments are clamped at −80 (float32)
 / −700 (float64) and subnormal numbers are flushed while it runs (both only touch terms
 far below rounding): the vector units are 30–100× slower on subnormal numbers.
 The previous implementation (three (N, 24) × (24, 4096) products and 4096-wide
