@@ -87,7 +87,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("+", shlex.join(cmd), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "stdout.txt", "a") as log:
-            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+            # The same command through this interpreter (the `leechcodec` script may not be on PATH).
+            rc = subprocess.call([sys.executable, "-m", "leechcodec.cli", *cmd[1:]], stdout=log,
+                                 stderr=subprocess.STDOUT)
         if rc != 0:
             print(f"{out}: training failed (exit {rc}); see {out / 'stdout.txt'}", file=sys.stderr)
             return rc
