@@ -50,8 +50,9 @@ def _monotone(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.nda
     return r[keep], q[keep]
 
 
-def bd_rate(anchor: Curve, test: Curve, metric: str = "psnr") -> BdResult:
-    """BD-rate of ``test`` against ``anchor`` in percent on ``metric`` (see :data:`METRICS`)."""
+def bd_rate(anchor: Curve, test: Curve, metric: str = "psnr", method: str = METHOD) -> BdResult:
+    """BD-rate of ``test`` against ``anchor`` in percent on ``metric`` (see :data:`METRICS`),
+    interpolating with ``method`` (``akima``, ``pchip`` or ``cubic``, the bjontegaard package's)."""
     import bjontegaard
 
     qa, qt = anchor.metric(metric), test.metric(metric)
@@ -67,7 +68,7 @@ def bd_rate(anchor: Curve, test: Curve, metric: str = "psnr") -> BdResult:
         return BdResult(None, 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        value = float(bjontegaard.bd_rate(ra, qa, rt, qt, method=METHOD,
+        value = float(bjontegaard.bd_rate(ra, qa, rt, qt, method=method,
                                           require_matching_points=False, min_overlap=0.0))
     return BdResult(value if math.isfinite(value) else None, overlap)
 

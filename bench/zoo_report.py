@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from leechcodec.bench.bdrate import METRICS, bd_rate
+from leechcodec.bench.bdrate import bd_rate
 from leechcodec.bench.curves import Curve, curve_from_result
+from leechcodec.bench.results import load_result
+from leechcodec.bench.sanity import matched_bpp_deltas
 
 __all__ = ["PAPER_POINT", "FAMILIES", "nearest_point", "report", "main"]
 
@@ -33,20 +35,29 @@ def nearest_point(curve: Curve, bpp: float) -> int:
     return int(np.argmin(np.abs(curve.bpp - bpp)))
 
 
-def _points_table(curves: dict[str, Curve]) -> list[str]:
-    lines = ["| family | point | bpp | PSNR (dB) | MS-SSIM |", "|---|---:|---:|---:|---:|"]
+def _points_table(folder: Path, curves: dict[str, Curve]) -> list[str]:
+    lines = ["| family | zoo quality | bpp | PSNR (dB) | MS-SSIM |", "|---|---:|---:|---:|---:|"]
     for name, curve in curves.items():
-        for i in range(len(curve.bpp)):
-            ms = "—" if curve.ms_ssim is None else f"{curve.ms_ssim[i]:.4f}"
-            lines.append(f"| {curve.label} | {i + 1} | {curve.bpp[i]:.4f} | {curve.psnr[i]:.2f} | {ms} |")
+        points = sorted((p for p in load_result(folder / f"{name}.json")["points"] if p["bpp"] is not None),
+                        key=lambda p: p["bpp"])
+        for p in points:
+            ms = "—" if p["ms_ssim_rgb"] is None else f"{p['ms_ssim_rgb']:.4f}"
+            lines.append(f"| {curve.label} | {p['param']} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | {ms} |")
     return lines
 
 
+def _matched_cell(test: Curve, anchor: Curve) -> str:
+    d = matched_bpp_deltas(test, anchor)
+    return "n/a" if len(d) == 0 else f"{d.mean():+.2f} dB ({len(d)})"
+
+
 def _bd_lines(test: Curve, anchors: list[Curve]) -> list[str]:
-    lines = [f"| {test.label} against | BD-rate (PSNR) | BD-rate (MS-SSIM) |", "|---|---:|---:|"]
+    lines = [f"| {test.label} against | BD-rate PSNR (Akima) | BD-rate PSNR (PCHIP) | BD-rate MS-SSIM (Akima) "
+             "| ΔPSNR at matched bpp (points) |", "|---|---:|---:|---:|---:|"]
     for anchor in anchors:
-        cells = [bd_rate(anchor, test, m).cell() for m in METRICS]
-        lines.append(f"| {anchor.label} | {cells[0]} | {cells[1]} |")
+        cells = [bd_rate(anchor, test, "psnr").cell(), bd_rate(anchor, test, "psnr", method="pchip").cell(),
+                 bd_rate(anchor, test, "ms_ssim_db").cell(), _matched_cell(test, anchor)]
+        lines.append(f"| {anchor.label} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -69,7 +80,11 @@ def report(folder: Path) -> str:
            f"Result files: `{folder}`. Negative BD-rate: Λ24-SQ needs fewer bits for the same quality.", "",
            "## Λ24-SQ BD-rates", ""]
     out += _bd_lines(ours, others + anchors)
-    out += ["", "Akima interpolation over the overlapping quality range; † marks an overlap below 50 %.", ""]
+    out += ["", "BD-rates interpolate log-rate over the overlapping quality range (bjontegaard package; "
+            "Akima is the harness's standard, PCHIP shows how much the value depends on the interpolant); "
+            "† marks an overlap below 50 %; n/a: fewer than 4 points that raise quality, or no overlap. "
+            "ΔPSNR at matched bpp: mean PSNR difference at this family's points inside the other curve's "
+            "bpp range, the other curve interpolated linearly in log bpp.", ""]
     for other in others:
         out += [f"## {other.label} BD-rates", ""] + _bd_lines(other, anchors) + [""]
     i = nearest_point(ours, PAPER_POINT["bpp"])
@@ -78,7 +93,7 @@ def report(folder: Path) -> str:
             f"| paper, Λ24-SQ fixed-length (17.585 bits/token) | {PAPER_POINT['bpp']:.4f} | {PAPER_POINT['psnr']:.2f} |",
             f"| ours, Λ24-SQ point nearest {PAPER_POINT['bpp']} bpp | {ours.bpp[i]:.4f} | {ours.psnr[i]:.2f} |", "",
             "## RD points", ""]
-    out += _points_table(curves)
+    out += _points_table(folder, curves)
     return "\n".join(out) + "\n"
 
 
