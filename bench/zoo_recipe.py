@@ -20,6 +20,7 @@ import argparse
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,45 +56,69 @@ def run_dir(runs: Path, family: str, quality: int) -> Path:
     return runs / f"{family}-q{quality}"
 
 
-def train_command(data: str, out: Path, family: str, r: Recipe, threads: int) -> list[str]:
+def train_command(data: str, out: Path, family: str, r: Recipe, threads: int, steps: int | None = None,
+                  device: str | None = None) -> list[str]:
+    """The ``leechcodec train`` command of one model (``steps`` overrides the budget's)."""
     b = BUDGET
-    return ["leechcodec", "train", "--data", data, "--out", str(out), "--quantizer", FAMILIES[family],
-            "--tokens", str(r.tokens), "--channels", str(b["channels"]), "--hyper-channels", str(b["hyper_channels"]),
-            "--lmbda", str(r.lmbda), "--steps", str(b["steps"]), "--batch", str(b["batch"]), "--crop", str(b["crop"]),
-            "--lr", str(b["lr"]), "--seed", str(b["seed"]), "--ckpt-every", "100", "--threads", str(threads)]
+    cmd = ["leechcodec", "train", "--data", data, "--out", str(out), "--quantizer", FAMILIES[family],
+           "--tokens", str(r.tokens), "--channels", str(b["channels"]), "--hyper-channels", str(b["hyper_channels"]),
+           "--lmbda", str(r.lmbda), "--steps", str(steps or b["steps"]), "--batch", str(b["batch"]),
+           "--crop", str(b["crop"]), "--lr", str(b["lr"]), "--seed", str(b["seed"]), "--ckpt-every", "100",
+           "--threads", str(threads)]
+    return cmd + ["--device", device] if device else cmd
 
 
-def _finished(out: Path) -> bool:
+def _finished(out: Path, steps: int) -> bool:
     ckpt = out / "checkpoint.pt"
     if not ckpt.exists():
         return False
     import torch
 
-    return torch.load(ckpt, map_location="cpu", weights_only=False)["step"] >= BUDGET["steps"]
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["step"] >= steps
 
 
-def _plan(families: list[str]) -> list[tuple[str, Recipe]]:
+def _plan(families: list[str], qualities: list[int] | None = None) -> list[tuple[str, Recipe]]:
     by_q = {r.quality: r for r in RECIPE}
-    return [(f, by_q[q]) for q in ORDER for f in families]
+    return [(f, by_q[q]) for q in ORDER if not qualities or q in qualities for f in families]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    for family, r in _plan(args.families):
+    """Train the unfinished models, ``--jobs`` processes at a time, in :data:`ORDER`."""
+    steps = args.steps or BUDGET["steps"]
+    todo = []
+    for family, r in _plan(args.families, args.qualities):
         out = run_dir(args.runs, family, r.quality)
-        if _finished(out):
+        if _finished(out, steps):
             print(f"{out}: finished", flush=True)
-            continue
-        cmd = train_command(args.data, out, family, r, args.threads)
+        else:
+            todo.append((out, train_command(args.data, out, family, r, args.threads, args.steps, args.device)))
+    running: list[tuple[Path, subprocess.Popen]] = []
+    failed = 0
+
+    def reap(wait: bool) -> None:
+        nonlocal failed
+        for item in list(running):
+            out, proc = item
+            rc = proc.wait() if wait else proc.poll()
+            if rc is None:
+                continue
+            running.remove(item)
+            if rc != 0:
+                failed += 1
+                print(f"{out}: training failed (exit {rc}); see {out / 'stdout.txt'}", file=sys.stderr)
+
+    for out, cmd in todo:
+        while len(running) >= args.jobs:
+            time.sleep(1.0)
+            reap(False)
         print("+", shlex.join(cmd), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "stdout.txt", "a") as log:
             # The same command through this interpreter (the `leechcodec` script may not be on PATH).
-            rc = subprocess.call([sys.executable, "-m", "leechcodec.cli", *cmd[1:]], stdout=log,
-                                 stderr=subprocess.STDOUT)
-        if rc != 0:
-            print(f"{out}: training failed (exit {rc}); see {out / 'stdout.txt'}", file=sys.stderr)
-            return rc
-    return 0
+            running.append((out, subprocess.Popen([sys.executable, "-m", "leechcodec.cli", *cmd[1:]], stdout=log,
+                                                  stderr=subprocess.STDOUT)))
+    reap(True)
+    return 1 if failed else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -101,13 +126,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from leechcodec.zoo import zoo_dir
 
     missing = 0
-    for family, r in _plan(args.families):
+    for family, r in _plan(args.families, args.qualities):
         out = run_dir(args.runs, family, r.quality)
-        if not _finished(out):
+        if not _finished(out, args.steps or BUDGET["steps"]):
             print(f"{out}: not finished, skipped", file=sys.stderr)
             missing += 1
             continue
-        cmd = train_command(args.data_note_path, out, family, r, args.threads)
+        cmd = train_command(args.data_note_path, out, family, r, args.threads, args.steps, args.device)
         entry = export_checkpoint(out / "checkpoint.pt", family, r.quality, args.zoo or zoo_dir(),
                                   command=shlex.join(cmd), data_note=args.data_note)
         print(f"{entry.key}: sha256 {entry.sha256}")
@@ -119,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train every unfinished model of the recipe, in order")
     t.add_argument("--data", required=True, help="training image folder")
+    t.add_argument("--jobs", type=int, default=1, help="trainings run at once (e.g. several per GPU)")
     e = sub.add_parser("export", help="freeze finished checkpoints into the zoo")
     e.add_argument("--zoo", type=Path, default=None)
     e.add_argument("--data-note-path", default="../shared/data/train", help="data path recorded in the command")
@@ -127,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--runs", type=Path, default=Path("runs/zoo"))
         s.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
         s.add_argument("--threads", type=int, default=1)
+        s.add_argument("--qualities", type=int, nargs="+", default=None, choices=[r.quality for r in RECIPE])
+        s.add_argument("--steps", type=int, default=None,
+                       help=f"override the budget's {BUDGET['steps']} steps (a new budget: use a new --runs)")
+        s.add_argument("--device", default=None, help="passed to leechcodec train (cpu, cuda)")
     args = p.parse_args(argv)
     return cmd_train(args) if args.cmd == "train" else cmd_export(args)
 

@@ -1,0 +1,48 @@
+"""The zoo recipe: its commands are the registry's, and train → export works end to end."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from leechcodec.bench import zoo_recipe
+
+REGISTRY = Path(__file__).resolve().parents[2] / "leechcodec" / "weights" / "registry.json"
+
+
+def test_recipe_reproduces_the_shipped_training_commands() -> None:
+    shipped = {(e["name"], e["quality"]): e for e in json.loads(REGISTRY.read_text())}
+    by_q = {r.quality: r for r in zoo_recipe.RECIPE}
+    for family in zoo_recipe.FAMILIES:
+        for q, r in by_q.items():
+            entry = shipped[(family, q)]
+            cmd = zoo_recipe.train_command("../shared/data/train", Path("runs/zoo") / f"{family}-q{q}", family, r, 1)
+            assert entry["provenance"]["command"] == shlex.join(cmd)
+            assert entry["budget"]["steps"] == zoo_recipe.BUDGET["steps"]
+            assert entry["budget"]["crop"] == zoo_recipe.BUDGET["crop"]
+
+
+def test_train_in_parallel_then_export(tmp_path: Path, monkeypatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (136, 150, 3), dtype=np.uint8)).save(data / f"{i}.png")
+    runs, zoo = tmp_path / "runs", tmp_path / "zoo"
+    common = ["--runs", str(runs), "--families", "leech24", "bsq", "--qualities", "1", "--steps", "2"]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert zoo_recipe.main(["train", "--data", str(data), "--jobs", "2", *common]) == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["bsq-q1", "leech24-q1"]
+    assert zoo_recipe.main(["export", "--zoo", str(zoo), *common]) == 0
+    entries = json.loads((zoo / "registry.json").read_text())
+    assert sorted((e["name"], e["quality"], e["quantizer"]) for e in entries) == [("bsq", 1, "bsq"),
+                                                                                  ("leech24", 1, "leech24")]
+    for e in entries:
+        assert e["budget"]["steps"] == 2 and "--steps 2" in e["provenance"]["command"]
+    # A finished recipe is not retrained; an unfinished quality is refused by export.
+    assert zoo_recipe.main(["train", "--data", str(data), *common]) == 0
+    assert zoo_recipe.main(["export", "--zoo", str(zoo), *common[:-4], "--qualities", "2", "--steps", "2"]) == 1
