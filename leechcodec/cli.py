@@ -27,15 +27,12 @@ class UserError(Exception):
 
 
 def _set_threads(n: int | None) -> None:
-    if n is None:
-        return
-    if n < 1:
-        raise UserError("--threads must be at least 1")
-    import numba
-    import torch
+    from leechcodec.runtime import set_threads
 
-    torch.set_num_threads(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        set_threads(n)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _check_output(path: Path, force: bool) -> None:

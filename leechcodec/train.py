@@ -65,6 +65,7 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
+from leechcodec.runtime import set_threads
 
 log = logging.getLogger("leechcodec.train")
 
@@ -425,11 +426,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        import numba
-
-        numba.set_num_threads(args.threads)
+    set_threads(args.threads)
     cfg = TrainConfig(data=args.data, out=args.out, lmbda=args.lmbda, steps=args.steps, batch=args.batch,
                       crop=args.crop, lr=args.lr, quant_warmup=args.quant_warmup, seed=args.seed, max_side=args.max_side,
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
