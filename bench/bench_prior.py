@@ -132,13 +132,15 @@ def _run(tokens: int, twin_tokens: int, repeats: int, seed: int) -> dict:
         "repeats": repeats,
         "seed": seed,
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1min": os.getloadavg()[0],
-        },
+        "machine": _machine(),
         "results": results,
     }
+
+
+def _machine() -> dict:
+    """CPU count, processor and the 1-minute load average at report time."""
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "load_average_1min": os.getloadavg()[0]}
 
 
 def _median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
@@ -237,11 +239,7 @@ def torch_prior_report(repeats: int, seed: int) -> dict:
         "model": config.to_dict(),
         "batch": [TORCH_BATCH, 3, TORCH_CROP, TORCH_CROP],
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numba": numba.__version__},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1min": os.getloadavg()[0],
-        },
+        "machine": _machine(),
         "results": results,
         "share_quantizer_plus_prior": share,
     }

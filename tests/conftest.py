@@ -65,3 +65,19 @@ def random_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     base = np.stack([np.sin(xx / 7.0 + c) * np.cos(yy / 5.0 - c) for c in range(3)], axis=-1)
     img = 127 + 80 * base + rng.normal(0, 12, size=(h, w, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_image_folder(folder: Path, sizes: list[tuple[int, int]]) -> Path:
+    """``folder`` with one :func:`random_image` PNG per ``(h, w)`` of ``sizes`` (seed = position)."""
+    from PIL import Image
+
+    folder.mkdir()
+    for k, (h, w) in enumerate(sizes):
+        Image.fromarray(random_image(h, w, seed=k)).save(folder / f"im{k}.png")
+    return folder
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """Three small training images: 80×96, 88×96 and 96×96."""
+    return write_image_folder(tmp_path / "imgs", [(80 + 8 * k, 96) for k in range(3)])

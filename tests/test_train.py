@@ -7,21 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from leechcodec import train
 from leechcodec.models import ModelConfig
-
-from .conftest import random_image
-
-
-@pytest.fixture
-def image_folder(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for k in range(3):
-        Image.fromarray(random_image(80 + 8 * k, 96, seed=k)).save(folder / f"im{k}.png")
-    return folder
 
 
 def _run(folder, out, steps, quantizer="leech24"):

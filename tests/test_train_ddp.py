@@ -11,25 +11,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from leechcodec import train
 from leechcodec.export import training_device
 from leechcodec.models import ModelConfig
 
-from .conftest import random_image
 
 MODEL = ["--tokens", "1", "--channels", "8", "--hyper-channels", "8"]
 CROP, BATCH, SEED = 64, 2, 0
-
-
-@pytest.fixture
-def image_folder(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for k in range(3):
-        Image.fromarray(random_image(80 + 8 * k, 96, seed=k)).save(folder / f"im{k}.png")
-    return folder
 
 
 def _torchrun(folder, out, steps: int) -> dict:

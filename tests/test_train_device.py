@@ -9,24 +9,20 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import leechcodec.models
 from leechcodec import export, train
 from leechcodec.models import ModelConfig
 
-from .conftest import random_image
+from .conftest import write_image_folder
 
 TINY = ModelConfig(tokens=1, channels=8, hyper_channels=8)
 
 
 @pytest.fixture
 def image_folder(tmp_path):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for k in range(2):
-        Image.fromarray(random_image(72 + 8 * k, 80, seed=k)).save(folder / f"im{k}.png")
-    return folder
+    """Two small training images (72×80, 80×80): this file's AMP steps depend on them."""
+    return write_image_folder(tmp_path / "imgs", [(72 + 8 * k, 80) for k in range(2)])
 
 
 def _run(folder, out, steps: int, amp: str, model_cfg: ModelConfig = TINY) -> dict:
