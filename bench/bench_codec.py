@@ -30,8 +30,8 @@ _CHILD = r"""
 import hashlib, json, resource, sys, time
 import numpy as np
 from PIL import Image
-import numba, torch
-torch.set_num_threads(int(sys.argv[3])); numba.set_num_threads(int(sys.argv[3]))
+from leechcodec.runtime import set_threads
+set_threads(int(sys.argv[3]))
 from leechcodec.codec import compress, decompress
 from leechcodec.zoo import load_model
 mode, path = sys.argv[1], sys.argv[2]
@@ -79,17 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write the JSON record here")
     args = p.parse_args(argv)
 
-    import numba
     import torch
     from compressai.zoo import bmshj2018_hyperprior
     from PIL import Image
 
     from leechcodec.bitstream import container
     from leechcodec.codec import compress, decompress
+    from leechcodec.runtime import set_threads
     from leechcodec.zoo import load_model
 
-    torch.set_num_threads(args.threads)
-    numba.set_num_threads(args.threads)
+    set_threads(args.threads)
     image = args.image or str(Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "kodak" / "kodim01.png")
     rgb = np.asarray(Image.open(image).convert("RGB"))
     h, w = rgb.shape[:2]
