@@ -298,10 +298,11 @@ def get_codec(name: str) -> Codec:
     """
     if name in CLASSIC_CODECS:
         return CLASSIC_CODECS[name]()
-    from leechcodec.bench.learned import LearnedCodec, learned_model_names
+    from leechcodec.bench.learned import LearnedCodec, learned_model_names, split_learned_name
 
-    if name in learned_model_names():
-        return LearnedCodec(name)
+    model, refine = split_learned_name(name)
+    if model in learned_model_names():
+        return LearnedCodec(model, refine)
     known = ", ".join(available_codecs())
     raise KeyError(f"unknown codec {name!r}; known: {known}")
 

@@ -65,11 +65,29 @@ def cmd_encode(args: argparse.Namespace) -> int:
     _check_output(out, args.force)
     rgb = load_image(args.input)
     entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
-    res = compress(model, entry, rgb)
+    if args.refine < 0:
+        raise UserError(f"--refine must be >= 0, got {args.refine}")
+    bar = None
+    if args.refine:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.refine, desc="refine", unit="it", disable=args.json or None, leave=False)
+
+    def progress(step: int, cost: float) -> None:
+        if step:
+            bar.update(1)
+            bar.set_postfix(cost=f"{cost:.4f}")
+
+    try:
+        res = compress(model, entry, rgb, refine=args.refine, progress=progress if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     atomic_write_bytes(out, res.data)
     h, w = rgb.shape[:2]
     record = {"input": str(args.input), "output": str(out), "model": entry.key, "width": w, "height": h,
-              "bytes": len(res.data), "bpp": res.bpp, "ideal_bits": res.ideal_bits, "seconds": res.seconds}
+              "bytes": len(res.data), "bpp": res.bpp, "ideal_bits": res.ideal_bits, "seconds": res.seconds,
+              "refine": args.refine}
     _emit(args, record, f"{out}: {len(res.data):,} bytes, {res.bpp:.4f} bpp, {w}x{h}, {entry.key}, {res.seconds:.2f} s")
     return 0
 
@@ -179,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("output")
     sp.add_argument("--model", default=None, help="zoo model name (see `leechcodec models`)")
     sp.add_argument("--quality", type=int, default=None)
+    sp.add_argument("--refine", type=int, default=0, metavar="N",
+                    help="N iterations of encoder-side latent refinement: slower encode, lower RD cost, "
+                         "same decoder (about 0.4 s per iteration for a 768x512 image on 2 threads; "
+                         "see leechcodec.refine)")
     sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
     common(sp)
     sp.set_defaults(func=cmd_encode)

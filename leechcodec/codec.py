@@ -74,6 +74,7 @@ class EncodeResult:
     width: int
     ideal_bits: float  # −Σ log2 p of all coded symbols under the float64 model
     seconds: float
+    hyper_ideal_bits: float = math.nan  # the part of ideal_bits spent on ẑ
 
     @property
     def bpp(self) -> float:
@@ -264,16 +265,33 @@ def _scalar_integers(model: LeechCodecModel, y: torch.Tensor, means: torch.Tenso
     return model.quantizer(r).indices[0].reshape(-1).numpy()
 
 
-@torch.no_grad()
-def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray) -> EncodeResult:
-    """Encode an ``(H, W, 3)`` uint8 image into .lq bytes."""
+def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: int = 0,
+             refine_lr: float = 0.02, progress=None) -> EncodeResult:
+    """Encode an ``(H, W, 3)`` uint8 image into .lq bytes.
+
+    ``refine`` > 0 runs that many iterations of encoder-side latent refinement at the
+    model's λ (:mod:`leechcodec.refine`); the decoder is unaffected. ``progress(step, cost)``
+    is called during refinement."""
     t0 = time.perf_counter()
     h, w = rgb.shape[:2]
     x = pad_to_multiple(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
     ph, pw = x.shape[2:]
-    y = _run_transform(model.g_a, x)
+    if refine:
+        from leechcodec.refine import refine_latents
+
+        r = refine_latents(model, x, h, w, entry.lmbda, refine, refine_lr, progress)
+        y, z = r.y, r.z
+    else:
+        with torch.no_grad():
+            y = _run_transform(model.g_a, x)
+            z = model.h_a(y)
     del x
-    z = model.h_a(y)
+    with torch.no_grad():
+        return _encode_latents(model, entry, y, z, h, w, ph, pw, t0)
+
+
+def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z: torch.Tensor, h: int, w: int,
+                    ph: int, pw: int, t0: float) -> EncodeResult:
     hyper = ans.SymbolEncoder()
     z_hat = _code_hyper(model, z, hyper)
     tokens = ans.SymbolEncoder()
@@ -293,7 +311,7 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray) -> Encode
         pad_bottom=ph - h, pad_right=pw - w, coder_profile=container.PROFILE_ANS32_P24,
     )
     data = container.pack(header, chunks)
-    return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0)
+    return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0, hyper.ideal_bits)
 
 
 @torch.no_grad()
@@ -334,12 +352,13 @@ def decompress(data: bytes) -> np.ndarray:
     return img.permute(1, 2, 0).numpy()
 
 
-def encode_image(rgb: np.ndarray, model: str | None = None, quality: int | None = None) -> bytes:
-    """Encode an ``(H, W, 3)`` uint8 array with a zoo model; returns the .lq bytes."""
+def encode_image(rgb: np.ndarray, model: str | None = None, quality: int | None = None, refine: int = 0) -> bytes:
+    """Encode an ``(H, W, 3)`` uint8 array with a zoo model; returns the .lq bytes.
+    ``refine``: iterations of encoder-side latent refinement (0: none)."""
     from leechcodec.zoo import DEFAULT_MODEL
 
     entry, net = load_model(model or DEFAULT_MODEL, quality)
-    return compress(net, entry, rgb).data
+    return compress(net, entry, rgb, refine=refine).data
 
 
 def decode_image(data: bytes) -> np.ndarray:
