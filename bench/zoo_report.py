@@ -6,6 +6,10 @@ files of the three zoo families (``leech24.json``, ``bsq.json``, ``scalar.json``
 anchors found beside them, and writes ``zoo_report.md`` (RD points, BD-rates, the paper
 comparison) and ``zoo_rd.png``/``.svg`` into the same folder. Every number in the report
 comes from those files; nothing is typed in except the paper's published point.
+
+The report also places the default model (``leech24-hyper.json``) and its encoder-side
+refinement runs (``leech24-hyper+refineN.json``, see :mod:`leechcodec.refine`) against
+JPEG 4:2:0 at the same bpp, when those files are in the folder.
 """
 
 from __future__ import annotations
@@ -22,12 +26,18 @@ from leechcodec.bench.curves import Curve, curve_from_result
 from leechcodec.bench.results import load_result
 from leechcodec.bench.sanity import matched_bpp_deltas
 
-__all__ = ["PAPER_POINT", "FAMILIES", "nearest_point", "report", "main"]
+__all__ = ["PAPER_POINT", "FAMILIES", "DEFAULT_MODEL_FILE", "nearest_point", "default_model_lines", "report", "main"]
 
 #: The paper's Λ24-SQ Kodak point: a fixed-length code of 17.585 bits per token.
 PAPER_POINT = {"bpp": 0.2747, "psnr": 29.63}
 FAMILIES = (("leech24", "Λ24-SQ"), ("bsq", "BSQ (L = 18)"), ("scalar", "scalar (Gaussian hyperprior)"))
 ANCHORS = ("jpeg420", "hevc444")
+DEFAULT_MODEL_FILE = "leech24-hyper"
+
+
+def _refine_steps(path: Path) -> int:
+    _, _, n = path.stem.partition("+refine")
+    return int(n) if n.isdigit() else 0
 
 
 def nearest_point(curve: Curve, bpp: float) -> int:
@@ -58,6 +68,33 @@ def _bd_lines(test: Curve, anchors: list[Curve]) -> list[str]:
         cells = [bd_rate(anchor, test, "psnr").cell(), bd_rate(anchor, test, "psnr", method="pchip").cell(),
                  bd_rate(anchor, test, "ms_ssim_db").cell(), _matched_cell(test, anchor)]
         lines.append(f"| {anchor.label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def default_model_lines(folder: Path) -> list[str]:
+    """Table rows: the default model, plain and refined, against JPEG 4:2:0 at the same bpp
+    (JPEG interpolated linearly in log bpp); empty without the files."""
+    jpeg_path = folder / "jpeg420.json"
+    files = [folder / f"{DEFAULT_MODEL_FILE}.json"] + sorted(folder.glob(f"{DEFAULT_MODEL_FILE}+refine*.json"),
+                                                             key=_refine_steps)
+    files = [f for f in files if f.exists()]
+    if not files or not jpeg_path.exists():
+        return []
+    jpeg = curve_from_result(jpeg_path)
+    lines = ["| encoder | bpp | PSNR (dB) | MS-SSIM | JPEG 4:2:0 at that bpp (dB) | Δ PSNR | encode s/image |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for path in files:
+        data = load_result(path)
+        steps = _refine_steps(path)
+        for p in sorted((p for p in data["points"] if p["bpp"] is not None), key=lambda p: p["bpp"]):
+            point = Curve(path.stem, path.stem, np.array([p["bpp"]]), np.array([p["psnr_rgb"]]), None, "ours", str(path))
+            d = matched_bpp_deltas(point, jpeg)
+            ref = "outside JPEG's range" if len(d) == 0 else f"{p['psnr_rgb'] - d[0]:.2f}"
+            delta = "n/a" if len(d) == 0 else f"{d[0]:+.2f} dB"
+            ms = "—" if p["ms_ssim_rgb"] is None else f"{p['ms_ssim_rgb']:.4f}"
+            enc = "—" if p.get("enc_time_s") is None else f"{p['enc_time_s']:.1f}"
+            label = f"q{p['param']}, " + (f"{steps} refinement steps" if steps else "no refinement")
+            lines.append(f"| {label} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | {ms} | {ref} | {delta} | {enc} |")
     return lines
 
 
@@ -94,6 +131,12 @@ def report(folder: Path) -> str:
             f"| ours, Λ24-SQ point nearest {PAPER_POINT['bpp']} bpp | {ours.bpp[i]:.4f} | {ours.psnr[i]:.2f} |", "",
             "## RD points", ""]
     out += _points_table(folder, curves)
+    default = default_model_lines(folder)
+    if default:
+        out += ["", f"## The default model ({DEFAULT_MODEL_FILE}) against JPEG 4:2:0 (libjpeg-turbo, optimize)", ""]
+        out += default
+        out += ["", "Refinement runs only in the encoder (`leechcodec encode --refine N`); the decoder and the "
+                "file format are unchanged. Encode times are seconds per image as the harness measured them (its run record in each result file gives workers and threads)."]
     return "\n".join(out) + "\n"
 
 

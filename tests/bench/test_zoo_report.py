@@ -41,3 +41,26 @@ def test_report_cli_writes_files_and_refuses_without_leech24(tmp_path: Path, cap
     _scaled_copy(RESULTS / "jpeg420.json", tmp_path / "leech24.json", "leech24", 0.5)
     assert zoo_report.main([str(tmp_path), "--no-plot"]) == 0
     assert "| JPEG" in (tmp_path / "zoo_report.md").read_text()
+
+
+def test_default_model_rows_against_jpeg(tmp_path: Path) -> None:
+    """A JPEG point moved to 0.9× its rate sits above JPEG by exactly JPEG's own gain from
+    log-bpp interpolation; a point on the curve sits at Δ = 0."""
+    src = RESULTS / "jpeg420.json"
+    shutil.copy(src, tmp_path / "jpeg420.json")
+    data = json.loads(src.read_text())
+    on_curve = [p for p in data["points"] if p["param"] == 10]
+    data["codec"]["name"] = "leech24-hyper"
+    data["points"] = on_curve
+    (tmp_path / "leech24-hyper.json").write_text(json.dumps(data))
+    refined = json.loads(json.dumps(data))
+    refined["points"][0]["psnr_rgb"] += 0.5
+    (tmp_path / "leech24-hyper+refine100.json").write_text(json.dumps(refined))
+    (tmp_path / "leech24-hyper+refine20.json").write_text(json.dumps(data))
+    rows = zoo_report.default_model_lines(tmp_path)
+    assert len(rows) == 2 + 3
+    assert "no refinement" in rows[2] and "20 refinement" in rows[3] and "100 refinement" in rows[4]
+    p = on_curve[0]
+    assert f"| {p['bpp']:.4f} | {p['psnr_rgb']:.2f} |" in rows[2] and rows[2].split("|")[6].strip() == "+0.00 dB"
+    assert rows[4].split("|")[6].strip() == "+0.50 dB"
+    assert zoo_report.default_model_lines(tmp_path / "missing") == []
