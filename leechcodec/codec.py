@@ -266,7 +266,7 @@ def _scalar_integers(model: LeechCodecModel, y: torch.Tensor, means: torch.Tenso
 
 
 def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: int = 0,
-             refine_lr: float = 0.02, progress=None) -> EncodeResult:
+             refine_lr: float | None = None, progress=None) -> EncodeResult:
     """Encode an ``(H, W, 3)`` uint8 image into .lq bytes.
 
     ``refine`` > 0 runs that many iterations of encoder-side latent refinement at the
@@ -277,9 +277,9 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: i
     x = pad_to_multiple(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
     ph, pw = x.shape[2:]
     if refine:
-        from leechcodec.refine import refine_latents
+        from leechcodec.refine import DEFAULT_LR, refine_latents
 
-        r = refine_latents(model, x, h, w, entry.lmbda, refine, refine_lr, progress)
+        r = refine_latents(model, x, h, w, entry.lmbda, refine, refine_lr or DEFAULT_LR, progress)
         y, z = r.y, r.z
     else:
         with torch.no_grad():
