@@ -7,7 +7,10 @@
   overhead in bytes;
 - peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image;
 - determinism: identical bytes from two encoder processes, identical pixels from three
-  decoder processes.
+  decoder processes;
+- with ``--refine N``: encoder-side latent refinement (:mod:`leechcodec.refine`) on the same
+  image, its encode time, bpp and PSNR next to the plain encode, its peak memory in a fresh
+  process, and identical bytes from two refining encoder processes.
 
 Writes a JSON record (``--out``) and prints a summary table.
 """
@@ -36,7 +39,12 @@ from leechcodec.codec import compress, decompress
 from leechcodec.zoo import load_model
 mode, path = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
-if mode == "encode":
+if mode == "refine":
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    entry, model = load_model(sys.argv[4], int(sys.argv[5]))
+    data = compress(model, entry, rgb, refine=int(sys.argv[6])).data
+    digest = hashlib.sha256(data).hexdigest()
+elif mode == "encode":
     rgb = np.asarray(Image.open(path).convert("RGB"))
     if len(sys.argv) > 6:
         rgb = np.asarray(Image.fromarray(rgb).resize((int(sys.argv[6]), int(sys.argv[7])), Image.LANCZOS))
@@ -68,6 +76,29 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def _refine_record(args, model, entry, rgb, plain, plain_s: float, image: str, threads: str) -> dict:
+    """Refined encode in this process (timed once), then two fresh refining processes."""
+    from leechcodec.codec import compress, decompress
+
+    t0 = time.perf_counter()
+    refined = compress(model, entry, rgb, refine=args.refine)
+    seconds = time.perf_counter() - t0
+    runs = [_child("refine", image, threads, args.model, str(args.quality), str(args.refine)) for _ in range(2)]
+    return {
+        "steps": args.refine, "encode_s": seconds, "plain_encode_s_same_run": plain_s,
+        "bpp": refined.bpp, "psnr_rgb": _psnr(rgb, decompress(refined.data)),
+        "plain_bpp": plain.bpp, "plain_psnr_rgb": _psnr(rgb, decompress(plain.data)),
+        "peak_rss_mib": max(r["max_rss_mib"] for r in runs),
+        "encoder_processes_identical": len({r["sha256"] for r in runs}) == 1
+        and runs[0]["sha256"] == hashlib.sha256(refined.data).hexdigest(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_codec", description=__doc__.splitlines()[0])
     p.add_argument("--image", default=None, help="a 768x512 test image (default: $LEECHCODEC_DATA/kodak/kodim01.png)")
@@ -77,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-memory", action="store_true", help="skip the 3840x2160 peak-memory runs")
     p.add_argument("--out", default=None, help="write the JSON record here")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="also measure N steps of encoder-side refinement (one timed run)")
     args = p.parse_args(argv)
 
     import torch
@@ -138,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             record["uhd_3840x2160"] = {"encode_peak_rss_mib": big["max_rss_mib"], "encode_s": big["seconds"],
                                        "decode_peak_rss_mib": big_dec["max_rss_mib"], "decode_s": big_dec["seconds"],
                                        "bytes": Path(str(tmp) + ".big.lq").stat().st_size}
+        if args.refine:
+            record["refine"] = _refine_record(args, model, entry, rgb, res, enc_s, str(tmp), t)
     finally:
         for f in (tmp, Path(str(tmp) + ".lq"), Path(str(tmp) + ".big.lq")):
             f.unlink(missing_ok=True)
