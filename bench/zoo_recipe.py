@@ -1,9 +1,9 @@
 """The model zoo recipe: Λ24-SQ, BSQ and scalar quantization at five rates, equal budgets.
 
-``python -m leechcodec.bench.zoo_recipe train --data DIR --runs runs/zoo`` trains every
+``python -m leechcodec.bench.zoo_recipe train --data DIR`` (runs in :data:`DEFAULT_RUNS`) trains every
 model of :data:`RECIPE` that is not finished yet (each one a ``leechcodec train`` run in
 its own process, so an interrupted recipe resumes where it stopped), and
-``python -m leechcodec.bench.zoo_recipe export --runs runs/zoo`` freezes the finished
+``python -m leechcodec.bench.zoo_recipe export`` freezes the finished
 checkpoints into the package zoo (registry entry with sha256, budget and the exact
 training command).
 
@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RECIPE", "BUDGET", "Recipe", "train_command", "main"]
+__all__ = ["RECIPE", "BUDGET", "DEFAULT_RUNS", "Recipe", "train_command", "main"]
 
-#: Shared by every model of the zoo.
-BUDGET = {"steps": 800, "batch": 8, "crop": 128, "lr": 3e-4, "channels": 48, "hyper_channels": 48, "seed": 0}
+#: Shared by every model of the zoo. (The first zoo had 800 steps, in ``runs/zoo``.)
+BUDGET = {"steps": 4000, "batch": 8, "crop": 128, "lr": 3e-4, "channels": 48, "hyper_channels": 48, "seed": 0}
+DEFAULT_RUNS = Path("runs/zoo-4k")
 FAMILIES = {"leech24": "leech24", "bsq": "bsq", "scalar": "scalar"}  # zoo name -> quantizer
 
 
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--data-note-path", default="../shared/data/train", help="data path recorded in the command")
     e.add_argument("--data-note", default=None, help="what the training data was")
     for s in (t, e):
-        s.add_argument("--runs", type=Path, default=Path("runs/zoo"))
+        s.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
         s.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
         s.add_argument("--threads", type=int, default=1)
         s.add_argument("--qualities", type=int, nargs="+", default=None, choices=[r.quality for r in RECIPE])

@@ -20,7 +20,7 @@ def test_recipe_reproduces_the_shipped_training_commands() -> None:
     for family in zoo_recipe.FAMILIES:
         for q, r in by_q.items():
             entry = shipped[(family, q)]
-            cmd = zoo_recipe.train_command("../shared/data/train", Path("runs/zoo") / f"{family}-q{q}", family, r, 1)
+            cmd = zoo_recipe.train_command("../shared/data/train", zoo_recipe.DEFAULT_RUNS / f"{family}-q{q}", family, r, 1)
             assert entry["provenance"]["command"] == shlex.join(cmd)
             assert entry["budget"]["steps"] == zoo_recipe.BUDGET["steps"]
             assert entry["budget"]["crop"] == zoo_recipe.BUDGET["crop"]
