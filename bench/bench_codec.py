@@ -76,13 +76,9 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / mse)
-
-
 def _refine_record(args, model, entry, rgb, plain, plain_s: float, image: str, threads: str) -> dict:
     """Refined encode in this process (timed once), then two fresh refining processes."""
+    from leechcodec.bench.metrics import psnr_rgb
     from leechcodec.codec import compress, decompress
 
     t0 = time.perf_counter()
@@ -91,8 +87,8 @@ def _refine_record(args, model, entry, rgb, plain, plain_s: float, image: str, t
     runs = [_child("refine", image, threads, args.model, str(args.quality), str(args.refine)) for _ in range(2)]
     return {
         "steps": args.refine, "encode_s": seconds, "plain_encode_s_same_run": plain_s,
-        "bpp": refined.bpp, "psnr_rgb": _psnr(rgb, decompress(refined.data)),
-        "plain_bpp": plain.bpp, "plain_psnr_rgb": _psnr(rgb, decompress(plain.data)),
+        "bpp": refined.bpp, "psnr_rgb": psnr_rgb(rgb, decompress(refined.data)),
+        "plain_bpp": plain.bpp, "plain_psnr_rgb": psnr_rgb(rgb, decompress(plain.data)),
         "peak_rss_mib": max(r["max_rss_mib"] for r in runs),
         "encoder_processes_identical": len({r["sha256"] for r in runs}) == 1
         and runs[0]["sha256"] == hashlib.sha256(refined.data).hexdigest(),

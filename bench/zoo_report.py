@@ -23,6 +23,7 @@ import numpy as np
 
 from leechcodec.bench.bdrate import bd_rate
 from leechcodec.bench.curves import Curve, curve_from_result
+from leechcodec.bench.learned import REFINE_SEP, split_learned_name
 from leechcodec.bench.results import load_result
 from leechcodec.bench.sanity import matched_bpp_deltas
 
@@ -36,8 +37,7 @@ DEFAULT_MODEL_FILE = "leech24-hyper"
 
 
 def _refine_steps(path: Path) -> int:
-    _, _, n = path.stem.partition("+refine")
-    return int(n) if n.isdigit() else 0
+    return split_learned_name(path.stem)[1]
 
 
 def nearest_point(curve: Curve, bpp: float) -> int:
@@ -75,7 +75,7 @@ def default_model_lines(folder: Path) -> list[str]:
     """Table rows: the default model, plain and refined, against JPEG 4:2:0 at the same bpp
     (JPEG interpolated linearly in log bpp); empty without the files."""
     jpeg_path = folder / "jpeg420.json"
-    files = [folder / f"{DEFAULT_MODEL_FILE}.json"] + sorted(folder.glob(f"{DEFAULT_MODEL_FILE}+refine*.json"),
+    files = [folder / f"{DEFAULT_MODEL_FILE}.json"] + sorted(folder.glob(f"{DEFAULT_MODEL_FILE}{REFINE_SEP}*.json"),
                                                              key=_refine_steps)
     files = [f for f in files if f.exists()]
     if not files or not jpeg_path.exists():

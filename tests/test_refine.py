@@ -98,8 +98,8 @@ def test_refined_file_decodes_to_the_refined_latents(tiny_zoo, name):
     r = refine_latents(model, _padded(model, rgb), 40, 72, entry.lmbda, steps=6)
     with torch.no_grad():
         if model.config.quantizer == "scalar":
-            means, _ = model.gaussian_params(torch.round(r.z - model.entropy_bottleneck.quantiles[:, 0, 1].view(1, -1, 1, 1))
-                                             + model.entropy_bottleneck.quantiles[:, 0, 1].view(1, -1, 1, 1))
+            medians = model.entropy_bottleneck.quantiles[:, 0, 1].view(1, -1, 1, 1)
+            means, _ = model.gaussian_params(torch.round(r.z - medians) + medians)
             y_hat = torch.round(r.y - means) + means
         else:
             y_hat = model.quantizer(r.y).y_hat
