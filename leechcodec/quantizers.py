@@ -180,7 +180,9 @@ def _leech_search(tokens: Tensor) -> Tensor:
         from leechcodec.kernels.leech import search_numba
 
         return torch.from_numpy(search_numba(tokens.detach().double().numpy()))
-    return leech_search_torch(tokens.detach())
+    # 4,096 tokens per chunk: fewer, larger kernels (the Golay-shape step holds 4096 × 4096 × 24
+    # floats, 1.6 GB, at a time).
+    return leech_search_torch(tokens.detach(), chunk=4096)
 
 
 class SphericalLeechQuantizer(nn.Module):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from leechcodec.bench import zoo_recipe
+from leechcodec.bench import gpu_session, zoo_recipe
 
 REGISTRY = Path(__file__).resolve().parents[2] / "leechcodec" / "weights" / "registry.json"
 
@@ -20,7 +20,12 @@ def test_recipe_reproduces_the_shipped_training_commands() -> None:
     for family in zoo_recipe.FAMILIES:
         for q, r in by_q.items():
             entry = shipped[(family, q)]
-            cmd = zoo_recipe.train_command("../shared/data/train", zoo_recipe.DEFAULT_RUNS / f"{family}-q{q}", family, r, 1)
+            if q in gpu_session.GPU_QUALITIES:
+                cmd = gpu_session.zoo_command(gpu_session.DEVICE_DATA, Path("runs/gpu") / f"{family}-q{q}", family, r)
+                assert entry["budget"]["device"] == "cuda:NVIDIA H200"
+            else:
+                cmd = zoo_recipe.train_command("../shared/data/train", zoo_recipe.DEFAULT_RUNS / f"{family}-q{q}",
+                                               family, r, 1)
             assert entry["provenance"]["command"] == shlex.join(cmd)
             assert entry["budget"]["steps"] == zoo_recipe.BUDGET["steps"]
             assert entry["budget"]["crop"] == zoo_recipe.BUDGET["crop"]
