@@ -71,9 +71,16 @@ def _bd_lines(test: Curve, anchors: list[Curve]) -> list[str]:
     return lines
 
 
+def _jpeg_ms_ssim_at(jpeg: Curve, bpp: float) -> float | None:
+    """JPEG's MS-SSIM at ``bpp``, linear in log bpp (as the PSNR column); None outside its range."""
+    if jpeg.ms_ssim is None or not jpeg.bpp.min() <= bpp <= jpeg.bpp.max():
+        return None
+    return float(np.interp(np.log(bpp), np.log(jpeg.bpp), jpeg.ms_ssim))
+
+
 def default_model_lines(folder: Path) -> list[str]:
     """Table rows: the default model, plain and refined, against JPEG 4:2:0 at the same bpp
-    (JPEG interpolated linearly in log bpp); empty without the files."""
+    in PSNR and MS-SSIM (JPEG interpolated linearly in log bpp); empty without the files."""
     jpeg_path = folder / "jpeg420.json"
     files = [folder / f"{DEFAULT_MODEL_FILE}.json"] + sorted(folder.glob(f"{DEFAULT_MODEL_FILE}{REFINE_SEP}*.json"),
                                                              key=_refine_steps)
@@ -81,8 +88,8 @@ def default_model_lines(folder: Path) -> list[str]:
     if not files or not jpeg_path.exists():
         return []
     jpeg = curve_from_result(jpeg_path)
-    lines = ["| encoder | bpp | PSNR (dB) | MS-SSIM | JPEG 4:2:0 at that bpp (dB) | Δ PSNR | encode s/image |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| encoder | bpp | PSNR (dB) | MS-SSIM | JPEG 4:2:0 at that bpp (dB) | Δ PSNR | JPEG MS-SSIM at that bpp "
+             "| Δ MS-SSIM | encode s/image |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for path in files:
         data = load_result(path)
         steps = _refine_steps(path)
@@ -92,9 +99,13 @@ def default_model_lines(folder: Path) -> list[str]:
             ref = "outside JPEG's range" if len(d) == 0 else f"{p['psnr_rgb'] - d[0]:.2f}"
             delta = "n/a" if len(d) == 0 else f"{d[0]:+.2f} dB"
             ms = "—" if p["ms_ssim_rgb"] is None else f"{p['ms_ssim_rgb']:.4f}"
+            jms = _jpeg_ms_ssim_at(jpeg, p["bpp"]) if len(d) else None
+            ms_ref = "—" if jms is None else f"{jms:.4f}"
+            ms_delta = "—" if jms is None or p["ms_ssim_rgb"] is None else f"{p['ms_ssim_rgb'] - jms:+.4f}"
             enc = "—" if p.get("enc_time_s") is None else f"{p['enc_time_s']:.1f}"
             label = f"q{p['param']}, " + (f"{steps} refinement steps" if steps else "no refinement")
-            lines.append(f"| {label} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | {ms} | {ref} | {delta} | {enc} |")
+            lines.append(f"| {label} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | {ms} | {ref} | {delta} | {ms_ref} "
+                         f"| {ms_delta} | {enc} |")
     return lines
 
 

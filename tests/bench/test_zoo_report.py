@@ -63,4 +63,7 @@ def test_default_model_rows_against_jpeg(tmp_path: Path) -> None:
     p = on_curve[0]
     assert f"| {p['bpp']:.4f} | {p['psnr_rgb']:.2f} |" in rows[2] and rows[2].split("|")[6].strip() == "+0.00 dB"
     assert rows[4].split("|")[6].strip() == "+0.50 dB"
+    # MS-SSIM: on the curve JPEG's own value, Δ 0; the refined row kept its MS-SSIM.
+    assert rows[2].split("|")[7].strip() == f"{p['ms_ssim_rgb']:.4f}" and rows[2].split("|")[8].strip() == "+0.0000"
+    assert rows[4].split("|")[8].strip() == "+0.0000"
     assert zoo_report.default_model_lines(tmp_path / "missing") == []
