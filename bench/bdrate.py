@@ -30,12 +30,13 @@ class BdResult:
 
     value: float | None
     overlap: float
+    unit: str = "%"  # "%" for a BD-rate, "dB" for a BD-PSNR
 
     def cell(self) -> str:
         if self.value is None:
             return "n/a"
         flag = " †" if self.overlap < MIN_OVERLAP else ""
-        return f"{self.value:+.1f} %{flag}"
+        return f"{self.value:+.1f} %{flag}" if self.unit == "%" else f"{self.value:+.2f} dB{flag}"
 
 
 def _monotone(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +72,30 @@ def bd_rate(anchor: Curve, test: Curve, metric: str = "psnr", method: str = METH
         value = float(bjontegaard.bd_rate(ra, qa, rt, qt, method=method,
                                           require_matching_points=False, min_overlap=0.0))
     return BdResult(value if math.isfinite(value) else None, overlap)
+
+
+def bd_psnr(anchor: Curve, test: Curve, method: str = METHOD) -> BdResult:
+    """BD-PSNR of ``test`` against ``anchor`` in dB: the mean PSNR difference at equal rate, over
+    the overlapping log-rate interval (positive: the test codec is better). It needs an overlap
+    in rate, not in quality, so it compares curves that never reach each other's PSNR."""
+    import bjontegaard
+
+    if anchor.psnr is None or test.psnr is None:
+        return BdResult(None, 0.0, "dB")
+    ra, qa = _monotone(anchor.bpp, anchor.psnr)
+    rt, qt = _monotone(test.bpp, test.psnr)
+    if len(ra) < 4 or len(rt) < 4:
+        return BdResult(None, 0.0, "dB")
+    la, lt = np.log10(ra), np.log10(rt)
+    lo, hi = max(la.min(), lt.min()), min(la.max(), lt.max())
+    overlap = max(hi - lo, 0.0) / (max(la.max(), lt.max()) - min(la.min(), lt.min()))
+    if overlap <= 0.0:
+        return BdResult(None, 0.0, "dB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(bjontegaard.bd_psnr(ra, qa, rt, qt, method=method, require_matching_points=False,
+                                          min_overlap=0.0))
+    return BdResult(value if math.isfinite(value) else None, overlap, "dB")
 
 
 def bd_table(curves: Sequence[Curve], anchor: Curve, title: str = "") -> str:

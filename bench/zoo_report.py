@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leechcodec.bench.bdrate import bd_rate
+from leechcodec.bench.bdrate import bd_psnr, bd_rate
 from leechcodec.bench.curves import Curve, curve_from_result
 from leechcodec.bench.learned import REFINE_SEP, split_learned_name
 from leechcodec.bench.results import load_result
@@ -63,10 +63,10 @@ def _matched_cell(test: Curve, anchor: Curve) -> str:
 
 def _bd_lines(test: Curve, anchors: list[Curve]) -> list[str]:
     lines = [f"| {test.label} against | BD-rate PSNR (Akima) | BD-rate PSNR (PCHIP) | BD-rate MS-SSIM (Akima) "
-             "| ΔPSNR at matched bpp (points) |", "|---|---:|---:|---:|---:|"]
+             "| BD-PSNR (Akima) | ΔPSNR at matched bpp (points) |", "|---|---:|---:|---:|---:|---:|"]
     for anchor in anchors:
         cells = [bd_rate(anchor, test, "psnr").cell(), bd_rate(anchor, test, "psnr", method="pchip").cell(),
-                 bd_rate(anchor, test, "ms_ssim_db").cell(), _matched_cell(test, anchor)]
+                 bd_rate(anchor, test, "ms_ssim_db").cell(), bd_psnr(anchor, test).cell(), _matched_cell(test, anchor)]
         lines.append(f"| {anchor.label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -131,6 +131,8 @@ def report(folder: Path) -> str:
     out += ["", "BD-rates interpolate log-rate over the overlapping quality range (bjontegaard package; "
             "Akima is the harness's standard, PCHIP shows how much the value depends on the interpolant); "
             "† marks an overlap below 50 %; n/a: fewer than 4 points that raise quality, or no overlap. "
+            "BD-PSNR: mean PSNR difference at equal rate, interpolating PSNR over the overlapping log-rate "
+            "range (positive: this family is better; it needs overlapping rates, not qualities). "
             "ΔPSNR at matched bpp: mean PSNR difference at this family's points inside the other curve's "
             "bpp range, the other curve interpolated linearly in log bpp.", ""]
     for other in others:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -67,3 +68,18 @@ def test_default_model_rows_against_jpeg(tmp_path: Path) -> None:
     assert rows[2].split("|")[7].strip() == f"{p['ms_ssim_rgb']:.4f}" and rows[2].split("|")[8].strip() == "+0.0000"
     assert rows[4].split("|")[8].strip() == "+0.0000"
     assert zoo_report.default_model_lines(tmp_path / "missing") == []
+
+
+def test_bd_psnr_on_known_curves() -> None:
+    """A curve shifted up by 0.5 dB is +0.5 dB BD-PSNR with any interpolant; no rate overlap: n/a."""
+    from leechcodec.bench.bdrate import bd_psnr
+    from leechcodec.bench.curves import curve_from_result
+
+    jpeg = curve_from_result(RESULTS / "jpeg420.json")
+    up = dataclasses.replace(jpeg, psnr=jpeg.psnr + 0.5)
+    for method in ("akima", "pchip"):
+        r = bd_psnr(jpeg, up, method)
+        assert abs(r.value - 0.5) < 1e-9 and r.overlap == 1.0 and r.cell() == "+0.50 dB"
+    assert abs(bd_psnr(up, jpeg).value + 0.5) < 1e-9
+    far = dataclasses.replace(jpeg, bpp=jpeg.bpp * 100)
+    assert bd_psnr(jpeg, far).value is None and bd_psnr(jpeg, far).cell() == "n/a"
