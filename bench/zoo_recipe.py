@@ -1,4 +1,4 @@
-"""The model zoo recipe: Λ24-SQ, BSQ and scalar quantization at five rates, equal budgets.
+"""The model zoo recipe: Λ24-SQ, BSQ and scalar quantization at six rates, equal budgets.
 
 ``python -m leechcodec.bench.zoo_recipe train --data DIR`` (runs in :data:`DEFAULT_RUNS`) trains every
 model of :data:`RECIPE` that is not finished yet (each one a ``leechcodec train`` run in
