@@ -162,9 +162,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             sps = _seconds_per_step(probe / "log.jsonl", args.probe_steps // 4)
             startup -= sps * args.probe_steps
             steps = int(steps_that_fit(sps, end - args.margin - time.time(), startup + 10) * args.fill) // 100 * 100
+            steps = args.default_steps or steps
             summary["default_probe"] = {"seconds_per_step": sps, "startup_s": round(startup, 1), "steps": steps}
             print(f"default: {sps * 1000:.1f} ms/step, start-up {startup:.0f} s -> {steps} steps", flush=True)
-            if steps >= 100:
+            if steps >= 100 or args.default_steps:
                 d = runs / "leech24-hyper-q3"
                 cmd = default_command(args.data, d, steps, args.device, **trial)
                 rc = _wait({d: _launch(cmd, d)}, end - args.margin / 2)[d]
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--probe-steps", type=int, default=60)
     r.add_argument("--margin", type=float, default=45.0, help="seconds kept for writing the results")
     r.add_argument("--fill", type=float, default=0.9, help="fraction of the fitting steps to ask for")
+    r.add_argument("--default-steps", type=int, default=None,
+                   help="train the default model for exactly this many steps (the probe still runs)")
     args = p.parse_args(argv)
     if args.cmd == "pack":
         n, size = pack(args.data, args.out, args.max_side, args.quality)

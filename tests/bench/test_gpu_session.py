@@ -52,7 +52,7 @@ def test_run_trains_probes_and_writes_loadable_checkpoints(tmp_path: Path, monke
     out = tmp_path / "out"
     rc = gpu_session.main(["run", "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs"),
                            "--out", str(out), "--device", "cpu", "--trial", "--zoo-qualities", "1",
-                           "--zoo-steps", "2", "--probe-steps", "8", "--deadline", "70", "--margin", "10", "--fill", "0.3"])
+                           "--zoo-steps", "2", "--probe-steps", "8", "--deadline", "120", "--margin", "10", "--default-steps", "20"])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     for family in ("leech24", "bsq", "scalar"):
@@ -61,9 +61,10 @@ def test_run_trains_probes_and_writes_loadable_checkpoints(tmp_path: Path, monke
         entry = export_checkpoint(out / run["file"], family, 1, tmp_path / "zoo", command=run["command"])
         assert entry.budget["steps"] == 2 and entry.quantizer == family
     probe = summary["default_probe"]
-    assert probe["seconds_per_step"] > 0 and probe["steps"] % 100 == 0
-    if probe["steps"]:
-        assert summary["runs"]["leech24-hyper-q3"]["step"] == probe["steps"]
+    assert probe["seconds_per_step"] > 0 and probe["steps"] == 20
+    default = summary["runs"]["leech24-hyper-q3"]
+    assert default["rc"] == 0 and default["step"] == 20 and "--steps 20 --batch 2 --crop 64" in default["command"]
+    assert export_checkpoint(out / default["file"], "leech24-hyper", 3, tmp_path / "zoo").budget["steps"] == 20
     with tarfile.open(out / "logs.tar.gz") as tar:
         names = tar.getnames()
     assert "leech24-q1/log.jsonl" in names and "default-probe/log.jsonl" in names
