@@ -27,7 +27,7 @@ from leechcodec.bench.learned import REFINE_SEP, split_learned_name
 from leechcodec.bench.results import load_result
 from leechcodec.bench.sanity import matched_bpp_deltas
 
-__all__ = ["PAPER_POINT", "FAMILIES", "DEFAULT_MODEL_FILE", "nearest_point", "default_model_lines", "report", "main"]
+__all__ = ["PAPER_POINT", "FAMILIES", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point", "default_model_lines", "report", "main"]
 
 #: The paper's Λ24-SQ Kodak point: a fixed-length code of 17.585 bits per token.
 PAPER_POINT = {"bpp": 0.2747, "psnr": 29.63}
@@ -78,10 +78,33 @@ def _jpeg_ms_ssim_at(jpeg: Curve, bpp: float) -> float | None:
     return float(np.interp(np.log(bpp), np.log(jpeg.bpp), jpeg.ms_ssim))
 
 
-def default_model_lines(folder: Path) -> list[str]:
-    """Table rows: the default model, plain and refined, against JPEG 4:2:0 at the same bpp
-    in PSNR and MS-SSIM (JPEG interpolated linearly in log bpp); empty without the files."""
-    jpeg_path = folder / "jpeg420.json"
+#: The JPEG anchors of the default model's table: result file stem and heading.
+DEFAULT_MODEL_ANCHORS = (
+    ("jpeg420", "JPEG 4:2:0 (libjpeg-turbo through Pillow, optimize=True: optimized Huffman tables)"),
+    ("jpeg420-pildefault", "JPEG 4:2:0 (libjpeg-turbo through Pillow, Pillow's defaults: optimize=False)"),
+)
+
+
+def _huffman_note(folder: Path) -> str:
+    """What optimized Huffman tables save, at the lowest JPEG quality both anchor files have."""
+    paths = [folder / f"{j}.json" for j, _ in DEFAULT_MODEL_ANCHORS]
+    if not all(p.exists() for p in paths):
+        return ""
+    opt, pil = ({p["param"]: p["bpp"] for p in load_result(path)["points"] if p["bpp"]} for path in paths)
+    common = sorted(set(opt) & set(pil))
+    if not common:
+        return ""
+    q = common[0]
+    return (f" Both JPEG tables are libjpeg-turbo through Pillow at 4:2:0; at quality {q} the optimized Huffman "
+            f"tables alone take the rate from {pil[q]:.4f} to {opt[q]:.4f} bpp ({1 - opt[q] / pil[q]:.0%} less) "
+            "for the same pixels.")
+
+
+def default_model_lines(folder: Path, jpeg_file: str = "jpeg420") -> list[str]:
+    """Table rows: the default model, plain and refined, against JPEG 4:2:0 (``jpeg_file``) at
+    the same bpp in PSNR and MS-SSIM (JPEG interpolated linearly in log bpp); empty without the
+    files."""
+    jpeg_path = folder / f"{jpeg_file}.json"
     files = [folder / f"{DEFAULT_MODEL_FILE}.json"] + sorted(folder.glob(f"{DEFAULT_MODEL_FILE}{REFINE_SEP}*.json"),
                                                              key=_refine_steps)
     files = [f for f in files if f.exists()]
@@ -144,12 +167,14 @@ def report(folder: Path) -> str:
             f"| ours, Λ24-SQ point nearest {PAPER_POINT['bpp']} bpp | {ours.bpp[i]:.4f} | {ours.psnr[i]:.2f} |", "",
             "## RD points", ""]
     out += _points_table(folder, curves)
-    default = default_model_lines(folder)
-    if default:
-        out += ["", f"## The default model ({DEFAULT_MODEL_FILE}) against JPEG 4:2:0 (libjpeg-turbo, optimize)", ""]
-        out += default
+    for jpeg_file, heading in DEFAULT_MODEL_ANCHORS:
+        default = default_model_lines(folder, jpeg_file)
+        if default:
+            out += ["", f"## The default model ({DEFAULT_MODEL_FILE}) against {heading}", ""] + default
+    if any(default_model_lines(folder, j) for j, _ in DEFAULT_MODEL_ANCHORS):
         out += ["", "Refinement runs only in the encoder (`leechcodec encode --refine N`); the decoder and the "
-                "file format are unchanged. Encode times are seconds per image as the harness measured them (its run record in each result file gives workers and threads)."]
+                "file format are unchanged. Encode times are seconds per image as the harness measured them "
+                "(its run record in each result file gives workers and threads)." + _huffman_note(folder)]
     return "\n".join(out) + "\n"
 
 

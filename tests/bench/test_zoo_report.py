@@ -68,6 +68,10 @@ def test_default_model_rows_against_jpeg(tmp_path: Path) -> None:
     assert rows[2].split("|")[7].strip() == f"{p['ms_ssim_rgb']:.4f}" and rows[2].split("|")[8].strip() == "+0.0000"
     assert rows[4].split("|")[8].strip() == "+0.0000"
     assert zoo_report.default_model_lines(tmp_path / "missing") == []
+    # The Pillow-defaults anchor gets its own table from its own file.
+    assert zoo_report.default_model_lines(tmp_path, "jpeg420-pildefault") == []
+    shutil.copy(src, tmp_path / "jpeg420-pildefault.json")
+    assert zoo_report.default_model_lines(tmp_path, "jpeg420-pildefault") == rows
 
 
 def test_bd_psnr_on_known_curves() -> None:
