@@ -51,6 +51,12 @@ def _monotone(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.nda
     return r[keep], q[keep]
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Length of the intersection of the ranges of ``a`` and ``b`` over that of their union."""
+    lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
+    return max(hi - lo, 0.0) / (max(a.max(), b.max()) - min(a.min(), b.min()))
+
+
 def bd_rate(anchor: Curve, test: Curve, metric: str = "psnr", method: str = METHOD) -> BdResult:
     """BD-rate of ``test`` against ``anchor`` in percent on ``metric`` (see :data:`METRICS`),
     interpolating with ``method`` (``akima``, ``pchip`` or ``cubic``, the bjontegaard package's)."""
@@ -63,8 +69,7 @@ def bd_rate(anchor: Curve, test: Curve, metric: str = "psnr", method: str = METH
     rt, qt = _monotone(test.bpp, qt)
     if len(ra) < 4 or len(rt) < 4:
         return BdResult(None, 0.0)
-    lo, hi = max(qa.min(), qt.min()), min(qa.max(), qt.max())
-    overlap = max(hi - lo, 0.0) / (max(qa.max(), qt.max()) - min(qa.min(), qt.min()))
+    overlap = _overlap(qa, qt)
     if overlap <= 0.0:
         return BdResult(None, 0.0)
     with warnings.catch_warnings():
@@ -86,9 +91,7 @@ def bd_psnr(anchor: Curve, test: Curve, method: str = METHOD) -> BdResult:
     rt, qt = _monotone(test.bpp, test.psnr)
     if len(ra) < 4 or len(rt) < 4:
         return BdResult(None, 0.0, "dB")
-    la, lt = np.log10(ra), np.log10(rt)
-    lo, hi = max(la.min(), lt.min()), min(la.max(), lt.max())
-    overlap = max(hi - lo, 0.0) / (max(la.max(), lt.max()) - min(la.min(), lt.min()))
+    overlap = _overlap(np.log10(ra), np.log10(rt))
     if overlap <= 0.0:
         return BdResult(None, 0.0, "dB")
     with warnings.catch_warnings():

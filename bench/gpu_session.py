@@ -34,7 +34,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from leechcodec.bench.zoo_recipe import FAMILIES, RECIPE, Recipe, run_dir, train_command
+from leechcodec.bench.zoo_recipe import FAMILIES, RECIPE, Recipe, launch, run_dir, train_command
 
 __all__ = ["pack", "default_command", "zoo_command", "steps_that_fit", "GPU_QUALITIES", "DEVICE_DATA", "main"]
 
@@ -52,18 +52,14 @@ def pack(src: Path, dst: Path, max_side: int, quality: int) -> tuple[int, int]:
     """Downscale and re-encode every training image of ``src`` into ``dst``; (images, bytes)."""
     from PIL import Image
 
-    from leechcodec.train import list_images
+    from leechcodec.train import downscaled, list_images
 
     n = size = 0
     for path in list_images(src):
         out = dst / path.relative_to(src).with_suffix(".jpg")
         out.parent.mkdir(parents=True, exist_ok=True)
         with Image.open(path) as im:
-            im = im.convert("RGB")
-            scale = max_side / max(im.size)
-            if scale < 1:
-                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
-            im.save(out, quality=quality, subsampling=0)
+            downscaled(im, max_side).save(out, quality=quality, subsampling=0)
         n, size = n + 1, size + out.stat().st_size
     return n, size
 
@@ -86,13 +82,6 @@ def zoo_command(data: str, out: Path, family: str, recipe: Recipe, device: str =
 def steps_that_fit(seconds_per_step: float, seconds_left: float, startup_s: float) -> int:
     """Whole hundreds of steps that fit ``seconds_left`` after a start-up of ``startup_s``."""
     return max(0, int((seconds_left - startup_s) / seconds_per_step) // 100 * 100)
-
-
-def _launch(cmd: list[str], out: Path) -> subprocess.Popen:
-    out.mkdir(parents=True, exist_ok=True)
-    print("+", shlex.join(cmd), flush=True)
-    log = open(out / "stdout.txt", "a")
-    return subprocess.Popen([sys.executable, "-m", "leechcodec.cli", *cmd[1:]], stdout=log, stderr=subprocess.STDOUT)
 
 
 def _wait(procs: dict[Path, subprocess.Popen], until: float) -> dict[Path, int | None]:
@@ -138,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for family in FAMILIES:
             d = run_dir(runs, family, q)
             cmd = zoo_command(args.data, d, family, by_q[q], args.device, args.zoo_steps)
-            zoo[d] = (f"{family}-q{q}", cmd, _launch(cmd, d))
+            zoo[d] = (f"{family}-q{q}", cmd, launch(cmd, d))
     if zoo:
         rcs = _wait({d: p for d, (_, _, p) in zoo.items()}, min(end, t0 + args.zoo_deadline))
         for d, (name, cmd, _) in zoo.items():
@@ -153,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         probe = runs / "default-probe"
         t1 = time.time()
         probe_cmd = default_command(args.data, probe, args.probe_steps, args.device, **trial)
-        rc = _wait({probe: _launch(probe_cmd, probe)}, end - args.margin)[probe]
+        rc = _wait({probe: launch(probe_cmd, probe)}, end - args.margin)[probe]
         startup = time.time() - t1
         if rc != 0:
             print(f"default probe failed (rc {rc}); see {probe / 'stdout.txt'}", flush=True)
@@ -168,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if steps >= 100 or args.default_steps:
                 d = runs / "leech24-hyper-q3"
                 cmd = default_command(args.data, d, steps, args.device, **trial)
-                rc = _wait({d: _launch(cmd, d)}, end - args.margin / 2)[d]
+                rc = _wait({d: launch(cmd, d)}, end - args.margin / 2)[d]
                 summary["runs"]["leech24-hyper-q3"] = {"rc": rc, "wall_s": round(time.time() - t0, 1)}
                 if rc == 0:
                     finished.append(("leech24-hyper-q3", d, cmd))

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RECIPE", "BUDGET", "DEFAULT_RUNS", "Recipe", "train_command", "main"]
+__all__ = ["RECIPE", "BUDGET", "DEFAULT_RUNS", "Recipe", "train_command", "launch", "main"]
 
 #: Shared by every model of the zoo. (The first zoo had 800 steps, in ``runs/zoo``.)
 BUDGET = {"steps": 4000, "batch": 8, "crop": 128, "lr": 3e-4, "channels": 48, "hyper_channels": 48, "seed": 0}
@@ -70,6 +70,17 @@ def train_command(data: str, out: Path, family: str, r: Recipe, threads: int, st
     return cmd + ["--device", device] if device else cmd
 
 
+def launch(cmd: list[str], out: Path) -> subprocess.Popen:
+    """Start a ``leechcodec train`` command in the background, its output appended to
+    ``out/stdout.txt``; the command is printed first."""
+    print("+", shlex.join(cmd), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "stdout.txt", "a") as log:
+        # The same command through this interpreter (the `leechcodec` script may not be on PATH).
+        return subprocess.Popen([sys.executable, "-m", "leechcodec.cli", *cmd[1:]], stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
 def _finished(out: Path, steps: int) -> bool:
     ckpt = out / "checkpoint.pt"
     if not ckpt.exists():
@@ -113,12 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         while len(running) >= args.jobs:
             time.sleep(1.0)
             reap(False)
-        print("+", shlex.join(cmd), flush=True)
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / "stdout.txt", "a") as log:
-            # The same command through this interpreter (the `leechcodec` script may not be on PATH).
-            running.append((out, subprocess.Popen([sys.executable, "-m", "leechcodec.cli", *cmd[1:]], stdout=log,
-                                                  stderr=subprocess.STDOUT)))
+        running.append((out, launch(cmd, out)))
     reap(True)
     return 1 if failed else 0
 

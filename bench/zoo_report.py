@@ -27,7 +27,8 @@ from leechcodec.bench.learned import REFINE_SEP, split_learned_name
 from leechcodec.bench.results import load_result
 from leechcodec.bench.sanity import matched_bpp_deltas
 
-__all__ = ["PAPER_POINT", "FAMILIES", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point", "default_model_lines", "report", "main"]
+__all__ = ["PAPER_POINT", "FAMILIES", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point",
+           "default_model_lines", "report", "main"]
 
 #: The paper's Λ24-SQ Kodak point: a fixed-length code of 17.585 bits per token.
 PAPER_POINT = {"bpp": 0.2747, "psnr": 29.63}
@@ -122,7 +123,7 @@ def default_model_lines(folder: Path, jpeg_file: str = "jpeg420") -> list[str]:
             ref = "outside JPEG's range" if len(d) == 0 else f"{p['psnr_rgb'] - d[0]:.2f}"
             delta = "n/a" if len(d) == 0 else f"{d[0]:+.2f} dB"
             ms = "—" if p["ms_ssim_rgb"] is None else f"{p['ms_ssim_rgb']:.4f}"
-            jms = _jpeg_ms_ssim_at(jpeg, p["bpp"]) if len(d) else None
+            jms = _jpeg_ms_ssim_at(jpeg, p["bpp"])
             ms_ref = "—" if jms is None else f"{jms:.4f}"
             ms_delta = "—" if jms is None or p["ms_ssim_rgb"] is None else f"{p['ms_ssim_rgb'] - jms:+.4f}"
             enc = "—" if p.get("enc_time_s") is None else f"{p['enc_time_s']:.1f}"
@@ -167,11 +168,11 @@ def report(folder: Path) -> str:
             f"| ours, Λ24-SQ point nearest {PAPER_POINT['bpp']} bpp | {ours.bpp[i]:.4f} | {ours.psnr[i]:.2f} |", "",
             "## RD points", ""]
     out += _points_table(folder, curves)
-    for jpeg_file, heading in DEFAULT_MODEL_ANCHORS:
-        default = default_model_lines(folder, jpeg_file)
-        if default:
-            out += ["", f"## The default model ({DEFAULT_MODEL_FILE}) against {heading}", ""] + default
-    if any(default_model_lines(folder, j) for j, _ in DEFAULT_MODEL_ANCHORS):
+    tables = [(heading, default_model_lines(folder, jpeg)) for jpeg, heading in DEFAULT_MODEL_ANCHORS]
+    for heading, rows in tables:
+        if rows:
+            out += ["", f"## The default model ({DEFAULT_MODEL_FILE}) against {heading}", ""] + rows
+    if any(rows for _, rows in tables):
         out += ["", "Refinement runs only in the encoder (`leechcodec encode --refine N`); the decoder and the "
                 "file format are unchanged. Encode times are seconds per image as the harness measured them "
                 "(its run record in each result file gives workers and threads)." + _huffman_note(folder)]

@@ -101,15 +101,21 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
+def downscaled(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` in RGB, downscaled (Lanczos) so that its long side is at most ``max_side``."""
+    im = im.convert("RGB")
+    scale = max_side / max(im.size)
+    if scale < 1:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+    return im
+
+
 def load_training_images(folder: str | Path, min_side: int, max_side: int) -> list[np.ndarray]:
     """All images of a folder as uint8 (H, W, 3), downscaled so the long side ≤ max_side."""
     images = []
     for path in list_images(folder):
         with Image.open(path) as im:
-            im = im.convert("RGB")
-            scale = max_side / max(im.size)
-            if scale < 1:
-                im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+            im = downscaled(im, max_side)
             if min(im.size) >= min_side:
                 images.append(np.asarray(im))
     return images

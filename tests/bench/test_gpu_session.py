@@ -52,7 +52,8 @@ def test_run_trains_probes_and_writes_loadable_checkpoints(tmp_path: Path, monke
     out = tmp_path / "out"
     rc = gpu_session.main(["run", "--data", str(tmp_path / "data"), "--runs", str(tmp_path / "runs"),
                            "--out", str(out), "--device", "cpu", "--trial", "--zoo-qualities", "1",
-                           "--zoo-steps", "2", "--probe-steps", "8", "--deadline", "120", "--margin", "10", "--default-steps", "20"])
+                           "--zoo-steps", "2", "--probe-steps", "8", "--deadline", "120", "--margin", "10",
+                           "--default-steps", "20"])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     for family in ("leech24", "bsq", "scalar"):
