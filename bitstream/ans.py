@@ -45,7 +45,9 @@ row ``[0.0, 1.0]``, decoded last, in that order) that puts the coder state at ex
 the terminator, and :meth:`SymbolDecoder.finish` passes only if the state is exactly
 ``2**24`` with no words left. Reading more symbols than were written is always caught
 (the first extra read drops the state below ``2**24``, and with no words left it never
-climbs back); reading fewer, or with probabilities that differ from the writer's, is
+climbs back; the reader checks the state after every block of at most 2**20 table
+entries, so it stops within one block of the end, whatever the symbols' probabilities);
+reading fewer, or with probabilities that differ from the writer's, is
 caught unless the garbage decode happens to end on exactly that state.
 Bit-level corruption is the container checksum's job (ANS decodes garbage silently).
 
@@ -301,8 +303,11 @@ class SymbolDecoder:
             raise AnsDecodeError(f"invalid ANS payload: {exc}") from None
         self._family = _model_family()
 
-    def _check_not_empty(self, what: str) -> None:
-        if self._coder.is_empty():
+    def _check_not_past_end(self, what: str) -> None:
+        # A valid stream keeps the state at or above 2**24 until its terminator is read (the
+        # encoder starts there, and coding never lowers the state), so fewer than 24 valid
+        # bits means that the reader has run past the data. num_valid_bits() is O(1).
+        if self._coder.num_valid_bits() < PRECISION:
             raise AnsDecodeError(f"compressed data exhausted {what}: fewer symbols were written than read")
 
     def read(self, probs: np.ndarray) -> np.ndarray:
@@ -312,10 +317,10 @@ class SymbolDecoder:
         if n == 0 or k == 1:
             return np.zeros(n, dtype=np.int64)
         out = np.empty(n, dtype=np.int64)
-        self._check_not_empty("before this group")
+        self._check_not_past_end("before this group")
         for start, block, _, _ in _blocks(probs):
             out[start : start + len(block)] = self._coder.decode(self._family, block)
-        self._check_not_empty("inside this group")
+            self._check_not_past_end("inside this group")
         return out
 
     def read_uniform(self, n: int, alphabet_size: int) -> np.ndarray:
@@ -324,15 +329,18 @@ class SymbolDecoder:
             raise ValueError(f"alphabet size {alphabet_size} is outside 1..{MAX_ALPHABET}")
         if n == 0 or alphabet_size == 1:
             return np.zeros(n, dtype=np.int64)
-        self._check_not_empty("before this group")
+        self._check_not_past_end("before this group")
         model = constriction.stream.model.Uniform(alphabet_size)
-        out = self._coder.decode(model, n).astype(np.int64)
-        self._check_not_empty("inside this group")
+        out = np.empty(n, dtype=np.int64)
+        step = _block_rows(alphabet_size)
+        for start in range(0, n, step):
+            out[start : start + step] = self._coder.decode(model, min(step, n - start))
+            self._check_not_past_end("inside this group")
         return out
 
     def finish(self) -> None:
         """Check that the stream ends here: the terminator comes next and nothing after it."""
-        self._check_not_empty("before the terminator")
+        self._check_not_past_end("before the terminator")
         symbols = self._coder.decode(self._family, _TERMINATOR_ROWS)
         if not np.array_equal(symbols, _TERMINATOR_SYMBOLS) or not self._coder.is_empty():
             raise AnsDecodeError(

@@ -1,22 +1,22 @@
 """The ``.lq`` container: format specification and reader/writer.
 
-This docstring *is* the specification of format 1.0 (like numpy's ``.npy`` module).
+This docstring *is* the specification of formats 1.0 and 1.1 (like numpy's ``.npy`` module).
 The format version is independent of the package version. All integers are unsigned
 and little-endian; offsets are in bytes from the start of the file.
 
-Layout of format 1.0
---------------------
+Layout of formats 1.0 and 1.1
+-----------------------------
 
 ======  ==========  =======  ===========================================================
 offset  size        type     field
 ======  ==========  =======  ===========================================================
 0       4           bytes    magic ``b"LQ24"``
 4       1           u8       format version major (1)
-5       1           u8       format version minor (0)
+5       1           u8       format version minor (0 or 1)
 6       2           u16      ``header_size``: offset of the chunk table (31 + L in 1.0);
                              at most 256
-8       1           u8       coder profile (1 = constriction stack ANS, 32-bit words,
-                             24-bit probabilities; see ``leechcodec.bitstream.ans``)
+8       1           u8       coder profile: 1 (format 1.0) or 2 (format 1.1 and later);
+                             see "Coder profiles" below
 9       1           u8       channel mode (3 = RGB, 8 bits per sample)
 10      4           u32      image height in pixels, 1..65535
 14      4           u32      image width in pixels, 1..65535
@@ -38,6 +38,21 @@ end-4   4           u32      CRC-32 (zlib/PNG polynomial) of every preceding byt
 The file ends right after the CRC; anything after it is an error. The container says
 nothing about what the chunks contain: the model named by the key defines that, and
 ``coder profile`` says how its entropy-coded chunks are coded.
+
+Coder profiles
+--------------
+Both code their chunks with constriction's stack ANS coder, 32-bit words, 24-bit
+probabilities (``leechcodec.bitstream.ans``). They differ in how the model computes the
+probabilities (``leechcodec.codec`` specifies both):
+
+1. *float prior* (format 1.0): the hyper-synthesis runs in float32, so the probabilities can
+   depend on the machine (thread count, convolution backend, device). Still decoded; no
+   longer written by default.
+2. *exact prior* (format 1.1): every number that decides a probability is computed in
+   integer arithmetic (``leechcodec.intprior``), identical on every machine.
+
+A 1.0 reader rejects profile 2 by value ("unknown coder profile"). Writers write format
+1.0 with profile 1 only, and profile 2 with format 1.1 (or later minor versions).
 
 Overhead: ``31 + L + 1 + 4N + 4`` bytes, i.e. 62 bytes for a 14-character model key
 and 3 chunks.
@@ -76,6 +91,8 @@ __all__ = [
     "MAX_SIDE",
     "MAX_PAD",
     "PROFILE_ANS32_P24",
+    "PROFILE_EXACT_ANS32_P24",
+    "WRITABLE_VERSIONS",
     "CODER_PROFILES",
     "CHANNELS_RGB",
     "CHANNEL_MODES",
@@ -89,7 +106,9 @@ __all__ = [
 ]
 
 MAGIC = b"LQ24"
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)
+#: Format versions this writer can write (1.0 only with coder profile 1).
+WRITABLE_VERSIONS = ((1, 0), (1, 1))
 MAX_HEADER_SIZE = 256
 MAX_MODEL_KEY_LEN = 48
 MAX_CHUNKS = 16
@@ -98,7 +117,13 @@ MAX_PAD = 255
 HASH_PREFIX_LEN = 8
 
 PROFILE_ANS32_P24 = 1
-CODER_PROFILES = {PROFILE_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities"}
+PROFILE_EXACT_ANS32_P24 = 2
+CODER_PROFILES = {
+    PROFILE_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities; float prior (format 1.0)",
+    PROFILE_EXACT_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities; exact integer prior",
+}
+#: The first format minor version that may carry each profile.
+_PROFILE_MIN_MINOR = {PROFILE_ANS32_P24: 0, PROFILE_EXACT_ANS32_P24: 1}
 CHANNELS_RGB = 3
 CHANNEL_MODES = {CHANNELS_RGB: "RGB"}
 
@@ -128,7 +153,7 @@ class LqHeader:
 
     ``weights_sha256_prefix`` is the first 8 bytes (not hex) of the weights' sha256;
     see :func:`weights_hash_prefix`. ``format_version`` is what the file says; the
-    writer only writes :data:`FORMAT_VERSION`. Invalid values raise ``ValueError``.
+    writer writes :data:`WRITABLE_VERSIONS`. Invalid values raise ``ValueError``.
     """
 
     model_key: str
@@ -140,7 +165,7 @@ class LqHeader:
     pad_left: int = 0
     pad_right: int = 0
     channel_mode: int = CHANNELS_RGB
-    coder_profile: int = PROFILE_ANS32_P24
+    coder_profile: int = PROFILE_EXACT_ANS32_P24
     format_version: tuple[int, int] = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -168,6 +193,9 @@ class LqHeader:
         major, minor = self.format_version
         if major != FORMAT_VERSION[0] or not 0 <= minor <= 255:
             raise ValueError(f"format version {major}.{minor} is not 1.x")
+        if minor < _PROFILE_MIN_MINOR[self.coder_profile]:
+            raise ValueError(f"coder profile {self.coder_profile} needs format 1.{_PROFILE_MIN_MINOR[self.coder_profile]}"
+                             f" or later, not {major}.{minor}")
 
     @property
     def padded_height(self) -> int:
@@ -191,14 +219,15 @@ def weights_hash_prefix(sha256_hex: str) -> bytes:
 
 
 def container_overhead(model_key_len: int, n_chunks: int) -> int:
-    """Bytes a format-1.0 file adds on top of its chunk payloads."""
+    """Bytes a format-1.0 or 1.1 file adds on top of its chunk payloads."""
     return _FIXED.size + model_key_len + 1 + 4 * n_chunks + _CRC.size
 
 
 def pack(header: LqHeader, chunks: list[bytes]) -> bytes:
-    """Serialize ``header`` and ``chunks`` (at most 16, each < 4 GiB) to format 1.0."""
-    if header.format_version != FORMAT_VERSION:
-        raise ValueError(f"this writer writes format {_v(FORMAT_VERSION)}, not {_v(header.format_version)}")
+    """Serialize ``header`` and ``chunks`` (at most 16, each < 4 GiB) to ``header.format_version``."""
+    if header.format_version not in WRITABLE_VERSIONS:
+        raise ValueError(f"this writer writes formats {', '.join(map(_v, WRITABLE_VERSIONS))}, "
+                         f"not {_v(header.format_version)}")
     if len(chunks) > MAX_CHUNKS:
         raise ValueError(f"{len(chunks)} chunks; at most {MAX_CHUNKS} are allowed")
     chunks = [bytes(c) for c in chunks]
@@ -208,7 +237,7 @@ def pack(header: LqHeader, chunks: list[bytes]) -> bytes:
     key = header.model_key.encode("ascii")
     fixed = _FIXED.pack(
         MAGIC,
-        *FORMAT_VERSION,
+        *header.format_version,
         _FIXED.size + len(key),
         header.coder_profile,
         header.channel_mode,

@@ -101,7 +101,7 @@ __all__ = [
     "N_CODEWORDS", "SHAPE_OFFSETS", "MAJOR_SIZES", "MINOR_SIZES", "PAIRS", "CodingTables",
     "log_partition", "shape_log_probs", "major_probs", "minor_probs", "log_prob", "coding_tables",
     "log_partition_numpy", "shape_log_probs_numpy", "major_probs_numpy", "minor_probs_numpy",
-    "log_prob_numpy", "coding_tables_numpy",
+    "log_prob_numpy", "coding_tables_numpy", "exp_rows",
 ]
 
 N_CODEWORDS = 196_560
@@ -641,6 +641,21 @@ def shape_log_probs(f: np.ndarray) -> np.ndarray:
     """log P(shape), ``(N, 3)`` float64."""
     parts = _parts_nb(_check_f(f))
     return parts[:, :3] - parts[:, 3:4]
+
+
+def exp_rows(x: np.ndarray) -> np.ndarray:
+    """``exp`` of a float64 array through the kernels' scalar ``exp`` (the one every table
+    here uses), not numpy's vectorized one, whose last bit can differ between CPUs."""
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    return _exp_nb(x.ravel()).reshape(x.shape)
+
+
+@njit(cache=True)
+def _exp_nb(x):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = np.exp(x[i])
+    return out
 
 
 def major_probs(f: np.ndarray, shape: int) -> np.ndarray:

@@ -35,13 +35,19 @@ def _set_threads(n: int | None) -> None:
         raise UserError(str(exc)) from None
 
 
-def _check_output(path: Path, force: bool) -> None:
+def _check_output(path: Path, force: bool, suffix: str | None = None) -> None:
+    """Refuse, before any work, an output that cannot be written (the final publish checks
+    existence again, atomically: see :func:`leechcodec.fileio.atomic_write_bytes`)."""
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise UserError(f"{path}: the output must be a {suffix} file")
     if path.exists() and not force:
         raise UserError(f"{path} exists; use --force to overwrite")
-    if path.is_dir():
-        raise UserError(f"{path} is a directory")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise UserError(f"folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: folder {path.parent} is not writable")
 
 
 def _emit(args: argparse.Namespace, record: dict, line: str) -> None:
@@ -83,7 +89,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    atomic_write_bytes(out, res.data)
+    atomic_write_bytes(out, res.data, overwrite=args.force)
     h, w = rgb.shape[:2]
     record = {"input": str(args.input), "output": str(out), "model": entry.key, "width": w, "height": h,
               "bytes": len(res.data), "bpp": res.bpp, "ideal_bits": res.ideal_bits, "seconds": res.seconds,
@@ -97,7 +103,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from leechcodec.imageio import save_image
 
     out = Path(args.output)
-    _check_output(out, args.force)
+    _check_output(out, args.force, suffix=".png")
     src = Path(args.input)
     if not src.is_file():
         raise UserError(f"{src}: no such file")
@@ -105,7 +111,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     data = src.read_bytes()
     rgb = decompress(data)
     seconds = time.perf_counter() - t0
-    save_image(out, rgb)
+    save_image(out, rgb, overwrite=args.force)
     h, w = rgb.shape[:2]
     record = {"input": str(src), "output": str(out), "width": w, "height": h, "bytes": len(data),
               "bpp": 8 * len(data) / (h * w), "seconds": seconds}
@@ -253,15 +259,27 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "threads", None) is not None and args.command != "train":
             _set_threads(args.threads)
         return int(args.func(args) or 0)
-    except (UserError, ValueError, OSError) as exc:
-        if args.verbose:
-            raise
-        msg = str(exc) if isinstance(exc, (UserError, ValueError)) else f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
-        print(f"leechcodec {args.command}: error: {msg}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure ends in one line and status 1 (-v: the traceback)
+        if args.verbose:
+            raise
+        print(f"leechcodec {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, FileExistsError) and exc.filename:
+        return f"{exc.filename} exists; use --force to overwrite"
+    if isinstance(exc, (UserError, ValueError)):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    if isinstance(exc, MemoryError) or "alloc" in str(exc).lower() and "memory" in str(exc).lower():
+        return "out of memory (try a smaller image, or a machine with more memory)"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"internal error: {type(exc).__name__}{': ' + first if first else ''} (run with -v for the traceback)"
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ the hyper stream, chunk 1 the token (scalar: latent) stream.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import math
 import time
@@ -45,11 +46,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from compressai.layers import GDN
 
+from leechcodec import intprior, tiling
 from leechcodec.bitstream import ans, container
+from leechcodec.imageio import MAX_PIXELS
 from leechcodec.kernels import leech, leech_prior
-from leechcodec.models import PARAM_STEP, LeechCodecModel, pad_to_multiple
+from leechcodec.models import A_MAX, B_MAX, B_MIN, PARAM_STEP, LeechCodecModel, pad_to_multiple
 from leechcodec.zoo import ZooEntry, entry_from_key, load_model
 
 __all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "FORMAT_CHANNELS",
@@ -65,6 +67,10 @@ SCALE_TABLE = np.array([math.exp(_LOG_S0 + (_LOG_S1 - _LOG_S0) * i / 63) for i i
 _SCALE_BOUNDS = np.array([math.exp(_LOG_S0 + (_LOG_S1 - _LOG_S0) * (i + 0.5) / 63) for i in range(63)])
 _TAIL_STDS = 6.11  # support half-width L_j = ⌈6.11·σ_j⌉: tails beyond hold ≈ 1e-9 (escape)
 _ESCAPE_OFFSET = 1 << 31  # escaped latents are coded as u = q + 2**31 in two 16-bit halves
+#: Coder profiles this codec writes and reads, with the format version each is written as.
+_PROFILES = {container.PROFILE_ANS32_P24: (1, 0), container.PROFILE_EXACT_ANS32_P24: (1, 1)}
+_A_INT = round(A_MAX / PARAM_STEP)  # Λ24 / BSQ parameter ranges on the integer grid
+_B_INT = (round(B_MIN / PARAM_STEP), round(B_MAX / PARAM_STEP))
 
 
 @dataclass(frozen=True)
@@ -79,29 +85,6 @@ class EncodeResult:
     @property
     def bpp(self) -> float:
         return 8 * len(self.data) / (self.height * self.width)
-
-
-#: Above this many latent elements, GDN layers run in place over row strips (large images).
-LEAN_GDN_ELEMENTS = 1 << 26
-
-
-def _run_transform(layers: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """Apply ``g_a`` or ``g_s`` for coding. GDN is pointwise in space, so on large tensors it
-    runs in place over strips of rows (same math; bounded temporaries): peak memory for a
-    3840×2160 image stays well below what the plain forward pass needs."""
-    for layer in layers:
-        if isinstance(layer, GDN) and x.numel() > LEAN_GDN_ELEMENTS:
-            c = x.shape[1]
-            beta = layer.beta_reparam(layer.beta)
-            gamma = layer.gamma_reparam(layer.gamma).reshape(c, c, 1, 1)
-            rows = max(1, (1 << 22) // (c * x.shape[3]))
-            for r in range(0, x.shape[2], rows):
-                strip = x[:, :, r : r + rows]
-                norm = torch.nn.functional.conv2d(strip * strip, gamma, beta)
-                strip.mul_(torch.sqrt(norm) if layer.inverse else torch.rsqrt(norm))
-        else:
-            x = layer(x)
-    return x
 
 
 def _hyper_tables(model: LeechCodecModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -119,50 +102,122 @@ def _hyper_pmf(cdf: np.ndarray, length: int) -> np.ndarray:
     return freq / freq.sum()
 
 
-def _code_hyper(model: LeechCodecModel, z: torch.Tensor, enc: ans.SymbolEncoder) -> torch.Tensor:
+def _code_hyper(model: LeechCodecModel, z: torch.Tensor, enc: ans.SymbolEncoder) -> np.ndarray:
+    """Code the hyper-latents; returns their CDF-table symbols ``(C, h, w)`` int64."""
     cdf, lengths, offsets, medians = _hyper_tables(model)
     zn = z[0].double().numpy()  # (C, h, w)
-    z_hat = np.empty_like(zn)
+    sym = np.empty(zn.shape, dtype=np.int64)
     for c in range(zn.shape[0]):
         n_sym = int(lengths[c]) - 2
-        sym = np.clip(np.round(zn[c] - medians[c]) - offsets[c], 0, n_sym - 1).astype(np.int64).ravel()
+        sym[c] = np.clip(np.round(zn[c] - medians[c]) - offsets[c], 0, n_sym - 1)
         pmf = _hyper_pmf(cdf[c], int(lengths[c]))
-        enc.add(sym, np.broadcast_to(pmf, (sym.size, pmf.size)))
-        z_hat[c] = (sym.reshape(zn.shape[1:]) + offsets[c]) + medians[c]
-    return torch.from_numpy(z_hat)[None].float()
+        enc.add(sym[c].ravel(), np.broadcast_to(pmf, (sym[c].size, pmf.size)))
+    return sym
 
 
-def _decode_hyper(model: LeechCodecModel, shape: tuple[int, int, int], dec: ans.SymbolDecoder) -> torch.Tensor:
-    cdf, lengths, offsets, medians = _hyper_tables(model)
+def _decode_hyper(model: LeechCodecModel, shape: tuple[int, int, int], dec: ans.SymbolDecoder) -> np.ndarray:
+    cdf, lengths, _, _ = _hyper_tables(model)
     c_n, h, w = shape
-    z_hat = np.empty(shape, dtype=np.float64)
+    sym = np.empty(shape, dtype=np.int64)
     for c in range(c_n):
         pmf = _hyper_pmf(cdf[c], int(lengths[c]))
-        sym = dec.read(np.broadcast_to(pmf, (h * w, pmf.size)))
-        z_hat[c] = (sym.reshape(h, w) + offsets[c]) + medians[c]
+        sym[c] = dec.read(np.broadcast_to(pmf, (h * w, pmf.size))).reshape(h, w)
+    return sym
+
+
+def _check_hyper_chunk(model: LeechCodecModel, shape: tuple[int, int, int], n_bytes: int) -> None:
+    """Refuse a hyper chunk too short for its symbols: each symbol of channel c costs at least
+    ``−log2(max_freq_c / 2**24)`` bits, and an ANS stream of ``n`` bytes holds at most
+    ``8·n`` bits of information (the terminator's 24 bits among them)."""
+    cdf, lengths, _, _ = _hyper_tables(model)
+    least = 0.0
+    for c in range(shape[0]):
+        freq = ans.quantized_frequencies(_hyper_pmf(cdf[c], int(lengths[c]))[None])[0]
+        least += shape[1] * shape[2] * (ans.PRECISION - math.log2(int(freq.max())))
+    if least > 8 * n_bytes:
+        raise container.LqFormatError(
+            f"hyper chunk of {n_bytes:,} bytes cannot hold the {shape[0] * shape[1] * shape[2]:,} symbols of a "
+            f"{shape[1] * 64}x{shape[2] * 64} (padded) image: they need at least {least / 8:,.0f} bytes")
+
+
+def _z_hat_float(model: LeechCodecModel, sym: np.ndarray) -> torch.Tensor:
+    """Profile 1: ẑ = symbol + offset + median, float32 ``(1, C, h, w)``."""
+    _, _, offsets, medians = _hyper_tables(model)
+    z_hat = (sym + offsets[:, None, None]) + medians[:, None, None]
     return torch.from_numpy(z_hat)[None].float()
+
+
+def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int) -> tuple[np.ndarray, np.ndarray]:
+    """Λ24 / BSQ: integer grid parameters ``(n_tokens, D)`` int16 of A and B, token order."""
+    if profile == container.PROFILE_ANS32_P24:
+        return _logit_tables(model, _z_hat_float(model, sym))
+    m, dim = model.config.latent_channels, model.quantizer.dim
+    k = m // dim
+    c, h, w = sym.shape
+    # h_s upsamples ẑ by 4 to the token grid; token order: (k, rows, cols) × D
+    a = np.empty((k, 4 * h, 4 * w, dim), dtype=np.int16)
+    b = np.empty_like(a)
+    for r0, r1, out in intprior.hyper_synthesis_strips(model, intprior.z_integers(model, sym)):
+        rows = r1 - r0
+        a[:, r0:r1] = np.clip(out[:m], -_A_INT, _A_INT).reshape(k, dim, rows, -1).transpose(0, 2, 3, 1)
+        b[:, r0:r1] = np.clip(out[m:], *_B_INT).reshape(k, dim, rows, -1).transpose(0, 2, 3, 1)
+    return a.reshape(-1, dim), b.reshape(-1, dim)
+
+
+def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Scalar family: means ``(1, C, h, w)`` float32 and scale-table indices ``(n,)`` int64
+    (C order of ``(C, h, w)``)."""
+    if profile == container.PROFILE_ANS32_P24:
+        means, scales = model.gaussian_params(_z_hat_float(model, sym))
+        return means, _scale_indices(scales)
+    m, bits = model.config.latent_channels, intprior.OUT_BITS["scalar"]
+    c, h, w = sym.shape
+    means = np.empty((m, 4 * h, 4 * w), dtype=np.float32)
+    idx = np.empty((m, 4 * h, 4 * w), dtype=np.int8)
+    for r0, r1, out in intprior.hyper_synthesis_strips(model, intprior.z_integers(model, sym)):
+        means[:, r0:r1] = np.ldexp(out[:m].astype(np.float64), -bits)  # one rounding to float32
+        scales = np.ldexp(out[m:].astype(np.float64), -bits)  # exact: |out| < 2**53
+        idx[:, r0:r1] = np.searchsorted(_SCALE_BOUNDS, scales.ravel(), side="left").reshape(scales.shape)
+    return torch.from_numpy(means)[None], idx.reshape(-1).astype(np.int64)
 
 
 def _logit_tables(model: LeechCodecModel, z_hat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Integer grid parameters ``(n_tokens, D)`` of A and B, in the quantizer's token order."""
+    """Profile 1 (float h_s): integer grid parameters ``(n_tokens, D)`` of A and B, token order."""
     with torch.no_grad():
         a, b = model.prior_params(z_hat)
-    ai = torch.round(model.tokens_of(a)[0].double() / PARAM_STEP).numpy().astype(np.int64)
-    bi = torch.round(model.tokens_of(b)[0].double() / PARAM_STEP).numpy().astype(np.int64)
+    ai = torch.round(model.tokens_of(a)[0].double() / PARAM_STEP).numpy().astype(np.int16)
+    bi = torch.round(model.tokens_of(b)[0].double() / PARAM_STEP).numpy().astype(np.int16)
     return ai, bi
 
 
 def _leech_f(ai: np.ndarray, bi: np.ndarray) -> np.ndarray:
     """f ``(n, 24, 9)`` float64 with f[n, i, v+4] = (A·v − B·v²)·PARAM_STEP, exact."""
     v = np.arange(-4, 5, dtype=np.int64)
-    f = ai[:, :, None] * v - bi[:, :, None] * v * v
+    f = ai[:, :, None].astype(np.int64) * v - bi[:, :, None].astype(np.int64) * v * v
     return np.ascontiguousarray(f.astype(np.float64) * PARAM_STEP)
 
 
-def _bsq_probs(ai: np.ndarray) -> np.ndarray:
-    """``(n·L, 2)`` probabilities of bit 0 (v = +1) and bit 1 (v = −1); p(+1) = σ(2a)."""
-    p_plus = 1.0 / (1.0 + np.exp(-2.0 * ai.astype(np.float64).ravel() * PARAM_STEP))
+def _bsq_probs(ai: np.ndarray, profile: int) -> np.ndarray:
+    """``(n·L, 2)`` probabilities of bit 0 (v = +1) and bit 1 (v = −1); p(+1) = σ(2a).
+
+    Profile 2 looks σ up in :func:`_sigmoid_table` (correctly rounded, the same on every
+    machine); profile 1 used numpy's ``exp``, whose last bit can depend on the CPU."""
+    if profile == container.PROFILE_ANS32_P24:
+        p_plus = 1.0 / (1.0 + np.exp(-2.0 * ai.astype(np.float64).ravel() * PARAM_STEP))
+    else:
+        p_plus = _sigmoid_table()[ai.ravel().astype(np.int64) + _A_INT]
     return np.stack([p_plus, 1.0 - p_plus], axis=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _sigmoid_table() -> np.ndarray:
+    """σ(2A/256) for A = −A_MAX·256..A_MAX·256, float64, each correctly rounded (decimal
+    arithmetic at 40 digits, then one rounding to float64)."""
+    ctx = decimal.Context(prec=40)
+    two_over_step = decimal.Decimal(2) / decimal.Decimal(256)
+    table = np.array([float(ctx.divide(1, 1 + ctx.exp(-a * two_over_step))) for a in range(-_A_INT, _A_INT + 1)])
+    table.setflags(write=False)
+    return table
 
 
 def _rows(n: int):
@@ -170,22 +225,28 @@ def _rows(n: int):
         yield slice(start, min(n, start + _ROWS))
 
 
-def _code_leech(idx: np.ndarray, f: np.ndarray, enc: ans.SymbolEncoder) -> None:
+def _shape_probs(shape_logp: np.ndarray, profile: int) -> np.ndarray:
+    """Shape probabilities from their logs: numpy's exp in profile 1, the kernels' in profile 2
+    (numpy's vectorized exp can differ in the last bit between CPUs)."""
+    return np.exp(shape_logp) if profile == container.PROFILE_ANS32_P24 else leech_prior.exp_rows(shape_logp)
+
+
+def _code_leech(idx: np.ndarray, ai: np.ndarray, bi: np.ndarray, enc: ans.SymbolEncoder, profile: int) -> None:
     """Tokens in blocks of ``_ROWS``; per block: shapes, then majors and minors per shape."""
     for rows in _rows(len(idx)):
-        t = leech_prior.coding_tables(f[rows], idx[rows])
-        enc.add(t.shape, np.exp(t.shape_logp))
+        t = leech_prior.coding_tables(_leech_f(ai[rows], bi[rows]), idx[rows])
+        enc.add(t.shape, _shape_probs(t.shape_logp, profile))
         for s in range(3):
             enc.add(t.major[t.positions[s]], t.major_probs[s])
         for s in range(3):
             enc.add(t.minor[t.positions[s]], t.minor_probs[s])
 
 
-def _decode_leech(f: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
-    out = np.empty(f.shape[0], dtype=np.int64)
-    for rows in _rows(f.shape[0]):
-        fb = f[rows]
-        shape = dec.read(np.exp(leech_prior.shape_log_probs(fb)))
+def _decode_leech(ai: np.ndarray, bi: np.ndarray, dec: ans.SymbolDecoder, profile: int) -> np.ndarray:
+    out = np.empty(ai.shape[0], dtype=np.int64)
+    for rows in _rows(ai.shape[0]):
+        fb = _leech_f(ai[rows], bi[rows])
+        shape = dec.read(_shape_probs(leech_prior.shape_log_probs(fb), profile))
         major = np.zeros_like(shape)
         minor = np.zeros_like(shape)
         sel = [np.flatnonzero(shape == s) for s in range(3)]
@@ -266,49 +327,56 @@ def _scalar_integers(model: LeechCodecModel, y: torch.Tensor, means: torch.Tenso
 
 
 def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: int = 0,
-             refine_lr: float | None = None, progress=None) -> EncodeResult:
+             refine_lr: float | None = None, progress=None,
+             profile: int = container.PROFILE_EXACT_ANS32_P24) -> EncodeResult:
     """Encode an ``(H, W, 3)`` uint8 image into .lq bytes.
 
     ``refine`` > 0 runs that many iterations of encoder-side latent refinement at the
     model's λ (:mod:`leechcodec.refine`); the decoder is unaffected. ``progress(step, cost)``
-    is called during refinement."""
+    is called during refinement. ``profile``: the coder profile; 2 (exact prior, format 1.1)
+    unless a format-1.0 file (profile 1, float prior) is wanted, e.g. to test old files."""
+    if profile not in _PROFILES:
+        raise ValueError(f"unknown coder profile {profile}")
+    if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:
+        raise ValueError(f"{rgb.shape[1]}x{rgb.shape[0]} is more than the {MAX_PIXELS:,} pixels a .lq file may hold")
     t0 = time.perf_counter()
+    rgb = np.asarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
-    x = pad_to_multiple(torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255, model.stride)
-    ph, pw = x.shape[2:]
+    ph, pw = h + (-h) % model.stride, w + (-w) % model.stride
     if refine:
         from leechcodec.refine import DEFAULT_LR, refine_latents
 
+        x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, model.stride)
         r = refine_latents(model, x, h, w, entry.lmbda, refine, refine_lr or DEFAULT_LR, progress)
         y, z = r.y, r.z
+        del x
     else:
+        y = tiling.analyze(model, rgb, ph, pw)
         with torch.no_grad():
-            y = _run_transform(model.g_a, x)
             z = model.h_a(y)
-    del x
     with torch.no_grad():
-        return _encode_latents(model, entry, y, z, h, w, ph, pw, t0)
+        return _encode_latents(model, entry, y, z, h, w, ph, pw, t0, profile)
 
 
 def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z: torch.Tensor, h: int, w: int,
-                    ph: int, pw: int, t0: float) -> EncodeResult:
+                    ph: int, pw: int, t0: float, profile: int) -> EncodeResult:
     hyper = ans.SymbolEncoder()
-    z_hat = _code_hyper(model, z, hyper)
+    sym = _code_hyper(model, z, hyper)
     tokens = ans.SymbolEncoder()
     if model.config.quantizer == "scalar":
-        means, scales = model.gaussian_params(z_hat)
-        _code_scalar(_scalar_integers(model, y, means), _scale_indices(scales), tokens)
+        means, scale_idx = _gaussian_params(model, sym, profile)
+        _code_scalar(_scalar_integers(model, y, means), scale_idx, tokens)
     else:
         idx = model.quantizer(y).indices[0].reshape(-1).numpy().astype(np.int64)  # (k·h'·w',)
-        ai, bi = _logit_tables(model, z_hat)
+        ai, bi = _token_params(model, sym, profile)
         if model.config.quantizer == "leech24":
-            _code_leech(idx, _leech_f(ai, bi), tokens)
+            _code_leech(idx, ai, bi, tokens, profile)
         else:
-            tokens.add(_bsq_bits(idx, model.config.bsq_dim), _bsq_probs(ai))
+            tokens.add(_bsq_bits(idx, model.config.bsq_dim), _bsq_probs(ai, profile))
     chunks = [hyper.finish(), tokens.finish()]
     header = container.LqHeader(
         model_key=entry.key, weights_sha256_prefix=container.weights_hash_prefix(entry.sha256), height=h, width=w,
-        pad_bottom=ph - h, pad_right=pw - w, coder_profile=container.PROFILE_ANS32_P24,
+        pad_bottom=ph - h, pad_right=pw - w, coder_profile=profile, format_version=_PROFILES[profile],
     )
     data = container.pack(header, chunks)
     return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0, hyper.ideal_bits)
@@ -316,40 +384,47 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
 
 @torch.no_grad()
 def decompress(data: bytes) -> np.ndarray:
-    """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file."""
+    """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file.
+
+    Before any large work the header is checked against the encoder's pixel limit and the
+    hyper chunk against the least number of bits its symbols can take."""
     header, chunks = container.unpack(data)
+    if header.height * header.width > MAX_PIXELS:
+        raise container.LqFormatError(
+            f"header claims {header.width}x{header.height} pixels; the encoder writes at most {MAX_PIXELS:,}")
     entry = entry_from_key(header.model_key)
     if container.weights_hash_prefix(entry.sha256) != header.weights_sha256_prefix:
         raise container.LqFormatError(
             f"file was written with other weights for {entry.key} (hash prefix "
             f"{header.weights_sha256_prefix.hex()}, installed {entry.sha256[:16]})")
-    if header.coder_profile != container.PROFILE_ANS32_P24 or len(chunks) != 2:
-        raise container.LqFormatError(f"unsupported coder profile {header.coder_profile} / {len(chunks)} chunks")
+    profile = header.coder_profile
+    if profile not in _PROFILES or len(chunks) != 2:
+        raise container.LqFormatError(f"unsupported coder profile {profile} / {len(chunks)} chunks")
     _, model = load_model(entry.name, entry.quality)
     ph, pw = header.padded_height, header.padded_width
     if ph % model.stride or pw % model.stride or header.pad_top or header.pad_left:
         raise container.LqFormatError("inconsistent padding in header")
+    hyper_shape = (model.config.hyper_channels, ph // 64, pw // 64)
+    _check_hyper_chunk(model, hyper_shape, len(chunks[0]))
     hyper = ans.SymbolDecoder(chunks[0])
-    z_hat = _decode_hyper(model, (model.config.hyper_channels, ph // 64, pw // 64), hyper)
+    sym = _decode_hyper(model, hyper_shape, hyper)
     hyper.finish()
     tokens = ans.SymbolDecoder(chunks[1])
     if model.config.quantizer == "scalar":
-        means, scales = model.gaussian_params(z_hat)
-        q = _decode_scalar(_scale_indices(scales), tokens)
+        means, scale_idx = _gaussian_params(model, sym, profile)
+        q = _decode_scalar(scale_idx, tokens)
         y_hat = model.quantizer.dequantize(torch.from_numpy(q).reshape(means.shape)) + means
     else:
-        ai, bi = _logit_tables(model, z_hat)
+        ai, bi = _token_params(model, sym, profile)
         if model.config.quantizer == "leech24":
-            idx = _decode_leech(_leech_f(ai, bi), tokens)
+            idx = _decode_leech(ai, bi, tokens, profile)
         else:
             dim = model.config.bsq_dim
-            bits = tokens.read(_bsq_probs(ai)).reshape(-1, dim)
+            bits = tokens.read(_bsq_probs(ai, profile)).reshape(-1, dim)
             idx = (bits << np.arange(dim, dtype=np.int64)).sum(1)
         y_hat = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, model.config.tokens, ph // 16, pw // 16))
     tokens.finish()
-    x_hat = _run_transform(model.g_s, y_hat)
-    img = (x_hat[0, :, : header.height, : header.width].clamp(0, 1) * 255).round().to(torch.uint8)
-    return img.permute(1, 2, 0).numpy()
+    return tiling.synthesize(model, y_hat, header.height, header.width)
 
 
 def encode_image(rgb: np.ndarray, model: str | None = None, quality: int | None = None, refine: int = 0) -> bytes:

@@ -143,8 +143,9 @@ def to_rgb8(im: Image.Image, name: str = "image") -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
-def save_image(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write ``(H, W, 3) uint8`` RGB to ``path`` as PNG, atomically."""
+def save_image(path: str | os.PathLike[str], array: np.ndarray, overwrite: bool = True) -> None:
+    """Write ``(H, W, 3) uint8`` RGB to ``path`` as PNG, atomically (``overwrite=False``:
+    ``FileExistsError`` if ``path`` exists when the file is published)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"{path}: save_image writes PNG; use a .png file name")
@@ -153,4 +154,4 @@ def save_image(path: str | os.PathLike[str], array: np.ndarray) -> None:
         raise ValueError(f"expected a non-empty (H, W, 3) uint8 array, got {array.dtype} {array.shape}")
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)

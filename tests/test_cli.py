@@ -107,3 +107,59 @@ def test_modes_are_accepted(tiny_zoo, tmp_path):
         im = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base.convert("L")).astype(np.uint16) * 257))
         im.save(src)
         assert main(["encode", str(src), str(tmp_path / "o.lq"), "--model", "tiny-leech", "--force"]) == 0
+
+
+def test_output_problems_are_refused_before_the_work(tiny_zoo, png, tmp_path, monkeypatch, capsys):
+    import leechcodec.codec as codec
+
+    lq = tmp_path / "x.lq"
+    assert main(["encode", str(png), str(lq), "--model", "tiny-leech"]) == 0
+    capsys.readouterr()
+
+    def no_decode(data):
+        raise AssertionError("the decoder ran before the output was checked")
+
+    monkeypatch.setattr(codec, "decompress", no_decode)
+    folder = tmp_path / "existing_dir"
+    folder.mkdir()
+    for out, message in [(tmp_path / "out.jpg", "must be a .png file"), (folder, "is a directory"),
+                         (tmp_path / "missing" / "o.png", "does not exist")]:
+        assert main(["decode", str(lq), str(out)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+
+
+def test_a_file_that_appears_during_the_encode_is_not_replaced(tiny_zoo, png, tmp_path, monkeypatch, capsys):
+    """Two commands writing one path: the second to finish fails and the first file stays."""
+    import leechcodec.codec as codec
+
+    lq = tmp_path / "x.lq"
+    real = codec.compress
+
+    def slow_compress(*args, **kwargs):
+        lq.write_bytes(b"the other encode")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(codec, "compress", slow_compress)
+    assert main(["encode", str(png), str(lq), "--model", "tiny-leech"]) == 1
+    assert "exists; use --force" in capsys.readouterr().err
+    assert lq.read_bytes() == b"the other encode"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "x.lq"]
+
+
+@pytest.mark.parametrize("exc", [MemoryError(), RuntimeError("[enforce fail at alloc_cpu.cpp:117] . DefaultCPUAllocator: "
+                                                             "can't allocate memory: you tried to allocate 8 GB"),
+                                 RuntimeError("something\nwith\nlines"), KeyError("x")])
+def test_runtime_failures_end_in_one_line(tiny_zoo, png, tmp_path, monkeypatch, capsys, exc):
+    import leechcodec.codec as codec
+
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(codec, "compress", fail)
+    assert main(["encode", str(png), str(tmp_path / "x.lq"), "--model", "tiny-leech"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("leechcodec encode: error:") and err.count("\n") == 1 and "Traceback" not in err
+    if isinstance(exc, MemoryError) or "allocate" in str(exc):
+        assert "out of memory" in err
+    assert not (tmp_path / "x.lq").exists()

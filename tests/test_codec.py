@@ -54,14 +54,38 @@ def test_file_size_close_to_information_content(tiny_zoo, name):
     assert bits <= 1.01 * res.ideal_bits + 8 * 64 + 2 * 56  # header ≤ 64 B; end markers of 2 streams
 
 
-def test_golden_bytes(tiny_zoo):
-    entry, model = load_model("tiny-leech", 1)
+@pytest.mark.parametrize("name", ["tiny-leech", "tiny-bsq", "tiny-scalar"])
+def test_golden_bytes(tiny_zoo, name):
+    """Format 1.1 (exact prior): the bytes are pinned for every family."""
+    entry, model = load_model(name, 1)
     data = compress(model, entry, random_image(40, 56, seed=7)).data
-    golden = GOLDEN_DIR / "tiny_leech_40x56.lq"
+    golden = GOLDEN_DIR / f"{name.replace('-', '_')}_40x56_v1_1.lq"
     if REGEN:
         golden.write_bytes(data)
     assert golden.exists(), "golden file missing: regenerate with LEECHCODEC_REGEN_GOLDEN=1"
     assert data == golden.read_bytes()
+    assert container.peek_header(data).format_version == (1, 1)
+
+
+def test_format_1_0_files_still_decode_and_encode_the_same(tiny_zoo):
+    """The frozen format-1.0 golden file (float prior, written before format 1.1 existed)
+    decodes to the model's reconstruction, and profile 1 still writes exactly those bytes."""
+    entry, model = load_model("tiny-leech", 1)
+    rgb = random_image(40, 56, seed=7)
+    old = (GOLDEN_DIR / "tiny_leech_40x56.lq").read_bytes()
+    assert container.peek_header(old).format_version == (1, 0)
+    assert np.array_equal(decompress(old), _forward_reconstruction(model, rgb))
+    assert compress(model, entry, rgb, profile=container.PROFILE_ANS32_P24).data == old
+
+
+@pytest.mark.parametrize("name", MODELS + ["tiny-scalar"])
+def test_both_profiles_round_trip(tiny_zoo, name):
+    entry, model = load_model(name, 1)
+    rgb = random_image(70, 129, seed=4)
+    for profile in (container.PROFILE_ANS32_P24, container.PROFILE_EXACT_ANS32_P24):
+        data = compress(model, entry, rgb, profile=profile).data
+        assert container.peek_header(data).coder_profile == profile
+        assert decompress(data).shape == rgb.shape
 
 
 _FRESH = """
@@ -147,12 +171,60 @@ def test_models_listing_json(tiny_zoo):
 
 def test_lean_gdn_path_matches_plain_forward(tiny_zoo, monkeypatch):
     """Large images run GDN in place over row strips: same reconstruction up to float rounding."""
-    import leechcodec.codec as codec
+    from leechcodec import tiling
 
     entry, model = load_model("tiny-leech", 1)
     rgb = random_image(70, 129, seed=3)
     plain = decompress(compress(model, entry, rgb).data)
-    monkeypatch.setattr(codec, "LEAN_GDN_ELEMENTS", 0)
+    monkeypatch.setattr(tiling, "LEAN_GDN_ELEMENTS", 0)
     lean_data = compress(model, entry, rgb).data
     lean = decompress(lean_data)
     assert np.abs(lean.astype(int) - plain.astype(int)).max() <= 1
+
+
+def _relabel(data: bytes, height: int, width: int) -> bytes:
+    """The same chunks under a header that claims another size (valid checksum)."""
+    header, chunks = container.unpack(data)
+    pad_b, pad_r = (-height) % 64, (-width) % 64
+    return container.pack(container.LqHeader(
+        model_key=header.model_key, weights_sha256_prefix=header.weights_sha256_prefix, height=height, width=width,
+        pad_bottom=pad_b, pad_right=pad_r), chunks)
+
+
+def test_crafted_headers_are_refused_before_the_work(tiny_zoo, monkeypatch):
+    import leechcodec.codec as codec
+
+    entry, model = load_model("tiny-leech", 1)
+    data = compress(model, entry, random_image(64, 64)).data
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the decoder started decoding")
+
+    monkeypatch.setattr(codec, "_decode_hyper", no_work)
+    with pytest.raises(container.LqFormatError, match="the encoder writes at most 67,108,864"):
+        decompress(_relabel(data, 65535, 65535))
+    with pytest.raises(container.LqFormatError, match="hyper chunk of .* cannot hold"):
+        decompress(_relabel(data, 8192, 8192))
+    with pytest.raises(ValueError, match="more than the 67,108,864 pixels"):
+        compress(model, entry, np.zeros((1 << 13, (1 << 13) + 1, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name", MODELS + ["tiny-scalar"])
+def test_strips_decode_like_one_piece(tiny_zoo, monkeypatch, name):
+    """Large images are coded in strips of latent rows with a halo: the same tokens and,
+    up to float rounding (±1), the same pixels as the one-piece transforms, with no seam."""
+    from leechcodec import tiling
+
+    entry, model = load_model(name, 1)
+    rgb = random_image(200, 90, seed=8)
+    whole = compress(model, entry, rgb).data
+    plain = decompress(whole)
+    monkeypatch.setattr(tiling, "TILE_PIXELS", 0)
+    monkeypatch.setattr(tiling, "STRIP_BYTES", 1)  # one latent row per strip: 13 strips
+    assert tiling._strip_rows(model, 6) == 1
+    # g_s in strips on the same tokens: the one-piece pixels up to ±1.
+    assert np.abs(decompress(whole).astype(int) - plain.astype(int)).max() <= 1
+    # g_a in strips: the same latents up to float rounding, so (almost always) the same file.
+    tiled = compress(model, entry, rgb).data
+    assert abs(len(tiled) - len(whole)) <= 0.01 * len(whole)
+    assert decompress(tiled).shape == rgb.shape

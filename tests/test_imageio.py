@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -262,3 +263,53 @@ def test_imageio_does_not_import_torch():
            "assert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_atomic_write_without_overwrite_refuses_a_file_that_appears_meanwhile(tmp_path, monkeypatch):
+    """The existence check happens when the file is published (os.link), not earlier: a file
+    created by someone else after the write started is neither replaced nor lost."""
+    target = tmp_path / "out.lq"
+    atomic_write_bytes(target, b"first", overwrite=False)
+    with pytest.raises(FileExistsError):
+        atomic_write_bytes(target, b"second", overwrite=False)
+    assert target.read_bytes() == b"first"
+    real_link = fileio.os.link
+
+    def racing_link(src, dst):
+        Path(dst).write_bytes(b"the other writer")
+        return real_link(src, dst)
+
+    other = tmp_path / "raced.lq"
+    monkeypatch.setattr(fileio.os, "link", racing_link)
+    with pytest.raises(FileExistsError, match="raced.lq"):
+        atomic_write_bytes(other, b"ours", overwrite=False)
+    assert other.read_bytes() == b"the other writer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.lq", "raced.lq"]
+
+
+def test_atomic_write_without_hard_links_still_refuses_existing(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "operation not permitted", str(dst))
+
+    monkeypatch.setattr(fileio.os, "link", no_links)
+    target = tmp_path / "out.lq"
+    atomic_write_bytes(target, b"new", overwrite=False)
+    assert target.read_bytes() == b"new"
+    with pytest.raises(FileExistsError):
+        atomic_write_bytes(target, b"again", overwrite=False)
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.lq"]
+
+
+def test_atomic_write_errors_name_the_users_path(tmp_path, monkeypatch):
+    real_open = fileio.os.open
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(fileio.os, "open", denied)
+    with pytest.raises(PermissionError) as info:
+        atomic_write_bytes(tmp_path / "mine.png", b"x")
+    assert info.value.filename == str(tmp_path / "mine.png")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from leechcodec import codec
-from leechcodec.bitstream import ans
+from leechcodec.bitstream import ans, container
 from leechcodec.cli import main
 from leechcodec.codec import compress, decompress
 from leechcodec.models import pad_to_multiple
@@ -58,15 +58,16 @@ def test_cost_rate_is_the_coders_rate(tiny_zoo, name):
         y = model.g_a(x)
         z = model.h_a(y)
         r = rd_cost(model, x, y, z, entry.lmbda, 70, 100)
-        z_hat = codec._code_hyper(model, z, ans.SymbolEncoder())
+        sym = codec._code_hyper(model, z, ans.SymbolEncoder())
         idx = model.quantizer(y).indices[0].reshape(-1).numpy().astype(np.int64)
-        ai, bi = codec._logit_tables(model, z_hat)
+        profile = container.PROFILE_EXACT_ANS32_P24
+        ai, bi = codec._token_params(model, sym, profile)
     enc = ans.SymbolEncoder()
     if name == "tiny-leech":
-        codec._code_leech(idx, codec._leech_f(ai, bi), enc)
+        codec._code_leech(idx, ai, bi, enc, profile)
     else:
-        enc.add(codec._bsq_bits(idx, model.config.bsq_dim), codec._bsq_probs(ai))
-    # Only the coder's integer parameter grid (PARAM_STEP) separates the two.
+        enc.add(codec._bsq_bits(idx, model.config.bsq_dim), codec._bsq_probs(ai, profile))
+    # Only the coder's integer prior (h_s in fixed point, PARAM_STEP grid) separates the two.
     assert float(r.latent_bits) == pytest.approx(enc.float_ideal_bits, rel=1e-3)
 
 
@@ -98,8 +99,8 @@ def test_refined_file_decodes_to_the_refined_latents(tiny_zoo, name):
     r = refine_latents(model, _padded(model, rgb), 40, 72, entry.lmbda, steps=6)
     with torch.no_grad():
         if model.config.quantizer == "scalar":
-            medians = model.entropy_bottleneck.quantiles[:, 0, 1].view(1, -1, 1, 1)
-            means, _ = model.gaussian_params(torch.round(r.z - medians) + medians)
+            sym = codec._code_hyper(model, r.z, ans.SymbolEncoder())  # the coder's means (exact prior)
+            means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24)
             y_hat = torch.round(r.y - means) + means
         else:
             y_hat = model.quantizer(r.y).y_hat

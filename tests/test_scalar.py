@@ -28,11 +28,15 @@ TABLE_RATE_TOL = 1e-3
 EXACT_RATE_TOL = 0.01
 
 
-def _eval_reconstruction(model, rgb: np.ndarray) -> np.ndarray:
-    """The model's own eval-mode forward pass: ``g_s(round(y − μ) + μ)`` as uint8."""
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+def _coded_reconstruction(model, rgb: np.ndarray) -> np.ndarray:
+    """What the decoder must give: ``g_s(round(y − μ) + μ)`` with the coder's exact means μ
+    (the integer h_s of coder profile 2)."""
+    x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, model.stride)
     with torch.no_grad():
-        x_hat = model(pad_to_multiple(x, model.stride)).x_hat
+        y = model.g_a(x)
+        sym = codec._code_hyper(model, model.h_a(y), ans.SymbolEncoder())
+        means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24)
+        x_hat = model.g_s(torch.round(y - means) + means)
     h, w = rgb.shape[:2]
     return (x_hat[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
@@ -65,7 +69,7 @@ def test_round_trip_in_a_fresh_process(tiny_zoo, tmp_path):
     for name, rgb in images.items():
         res = codec.compress(model, entry, rgb)
         data[name] = res.data
-        reconstruction = _eval_reconstruction(model, rgb)
+        reconstruction = _coded_reconstruction(model, rgb)
         out = codec.decompress(res.data)
         assert out.shape == rgb.shape and np.array_equal(out, reconstruction), name
         assert container.peek_header(res.data).model_key == "tiny-scalar.q1"
@@ -200,10 +204,9 @@ def test_coder_pays_the_training_rate(trained_scalar_zoo, monkeypatch):
         with torch.no_grad():
             exact_bits = float(model(x).token_bits.sum())
             y = model.g_a(x)
-            z_hat = codec._code_hyper(model, model.h_a(y), ans.SymbolEncoder())
-            means, scales = model.gaussian_params(z_hat)
-            idx = codec._scale_indices(scales)
-            table_scales = torch.from_numpy(codec.SCALE_TABLE[idx]).float().reshape(scales.shape)
+            sym = codec._code_hyper(model, model.h_a(y), ans.SymbolEncoder())
+            means, idx = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24)
+            table_scales = torch.from_numpy(codec.SCALE_TABLE[idx]).float().reshape(means.shape)
             table_bits = float(-torch.log2(model.gaussian_conditional(y, table_scales, means)[1]).sum())
         latents = ans.SymbolEncoder()
         codec._code_scalar(codec._scalar_integers(model, y, means), idx, latents)

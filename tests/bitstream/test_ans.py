@@ -11,6 +11,7 @@ import constriction
 import numpy as np
 import pytest
 
+from leechcodec.bitstream import ans
 from leechcodec.bitstream.ans import (
     MAX_ALPHABET,
     AnsDecodeError,
@@ -222,14 +223,25 @@ def test_reading_more_symbols_than_written_is_detected():
     data, probs, _ = make_stream()
     dec = SymbolDecoder(data)
     dec.read(probs)
-    dec.read(probs[:1])
-    with pytest.raises(AnsDecodeError, match="does not end where expected"):
-        dec.finish()
-    # The terminator survives only one extra read of a fixed state; many extra reads run dry.
+    with pytest.raises(AnsDecodeError, match="exhausted inside this group"):
+        dec.read(probs[:1])
     dec = SymbolDecoder(data)
-    with pytest.raises(AnsDecodeError, match="exhausted|does not end"):
+    with pytest.raises(AnsDecodeError, match="exhausted"):
         dec.read(np.concatenate([probs] * 20))
-        dec.finish()
+
+
+@pytest.mark.parametrize("p_first", [0.5, 1 - 1e-6, 1 - 2.0**-23])
+def test_reads_past_the_end_stop_within_one_block(p_first):
+    """Near-certain symbols cost almost no bits, so a reader past the end could decode them
+    forever; the state check stops it inside the first block (here: one block of rows)."""
+    data = SymbolEncoder().finish()  # an empty stream: the terminator only, 4 bytes
+    assert len(data) == 4
+    rows = ans._block_rows(2)
+    probs = np.broadcast_to(np.array([p_first, 1 - p_first]), (rows, 2))
+    with pytest.raises(AnsDecodeError, match="exhausted inside this group"):
+        SymbolDecoder(data).read(probs)
+    with pytest.raises(AnsDecodeError, match="exhausted inside this group"):
+        SymbolDecoder(data).read_uniform(ans._block_rows(65536), 65536)
 
 
 def test_reading_fewer_symbols_than_written_is_detected():

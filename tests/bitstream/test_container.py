@@ -16,6 +16,7 @@ import leechcodec.bitstream.container as lq
 from leechcodec.bitstream.container import LqFormatError, LqHeader, pack, peek_header, unpack
 
 GOLDEN = Path(__file__).parent / "golden" / "container_v1_0.bin"
+GOLDEN_1_1 = Path(__file__).parent / "golden" / "container_v1_1.bin"
 HASH = bytes.fromhex("0123456789abcdef")
 
 
@@ -77,14 +78,24 @@ def test_overhead_for_14_char_key_and_3_chunks():
     assert overhead <= 64
 
 
-def test_golden_bytes():
-    data = pack(make_header(pad_bottom=2, pad_right=16), CHUNKS)
-    if os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_bytes(data)
-    assert GOLDEN.exists(), f"missing golden file {GOLDEN}; regenerate with LEECHCODEC_REGEN_GOLDEN=1"
-    assert data == GOLDEN.read_bytes()
-    assert data[:8] == b"LQ24\x01\x00\x2d\x00"  # magic, version 1.0, header size 31 + 14
+@pytest.mark.parametrize("golden, version, profile", [(GOLDEN, (1, 0), lq.PROFILE_ANS32_P24),
+                                                      (GOLDEN_1_1, (1, 1), lq.PROFILE_EXACT_ANS32_P24)])
+def test_golden_bytes(golden, version, profile):
+    data = pack(make_header(pad_bottom=2, pad_right=16, format_version=version, coder_profile=profile), CHUNKS)
+    if os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1" and version == lq.FORMAT_VERSION:
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_bytes(data)
+    assert golden.exists(), f"missing golden file {golden}; regenerate with LEECHCODEC_REGEN_GOLDEN=1"
+    assert data == golden.read_bytes()
+    # magic, version, header size 31 + 14, coder profile
+    assert data[:9] == b"LQ24" + bytes(version) + b"\x2d\x00" + bytes([profile])
+    assert unpack(data)[0] == make_header(pad_bottom=2, pad_right=16, format_version=version, coder_profile=profile)
+
+
+def test_profile_needs_its_format_version():
+    with pytest.raises(ValueError, match="coder profile 2 needs format 1.1"):
+        make_header(format_version=(1, 0))
+    assert make_header(format_version=(1, 0), coder_profile=lq.PROFILE_ANS32_P24).coder_profile == 1
 
 
 def test_header_validation_on_write():
@@ -108,8 +119,8 @@ def test_header_validation_on_write():
         make_header(channel_mode=4)
     with pytest.raises(ValueError, match="at most 16"):
         pack(make_header(), [b""] * 17)
-    with pytest.raises(ValueError, match="writes format 1.0"):
-        pack(make_header(format_version=(1, 1)), [])
+    with pytest.raises(ValueError, match="writes formats 1.0, 1.1"):
+        pack(make_header(format_version=(1, 2)), [])
     assert make_header(height=np.int64(3)).height == 3
 
 

@@ -1,0 +1,188 @@
+"""The exact prior path of coder profile 2: hyper-latents ẑ → integer h_s → coding parameters.
+
+Everything that decides a coding probability in a profile-2 ``.lq`` file comes from here:
+
+1. ẑ as integers with :data:`Z_BITS` fractional bits: ``Ẑ_c = 2**8 · (symbol + offset_c) +
+   M_c`` with ``M_c = round_half_even(median_c · 2**8)`` (the EntropyBottleneck median on
+   the 1/256 grid; the symbols and offsets are the frozen CDF tables' integers).
+2. h_s quantized after training (:mod:`leechcodec.kernels.intnet`): hidden activations with
+   :data:`HIDDEN_BITS` fractional bits, clamped to ``[0, 2**HIDDEN_CLAMP_BITS)`` in real
+   units; the output on the family's grid: 2**-8 (= ``PARAM_STEP``) for the Λ24 / BSQ
+   parameters ``(A, B)``, 2**-16 for the scalar family's ``(means, scales)``.
+3. The family's own clamps on those integers (Λ24 / BSQ: ``|A| ≤ A_MAX·256``,
+   ``B_MIN·256 ≤ B ≤ B_MAX·256``).
+
+Every partial sum is an integer below 2**53 in float64, so the result is the same for any
+thread count, BLAS, convolution backend, instruction set or device: :func:`hyper_synthesis`
+runs the numpy specification (:func:`leechcodec.kernels.intnet.forward`) and
+:func:`hyper_synthesis_torch` the same integers in torch (CPU or CUDA, float64 matrix
+products); the tests hold them equal. The float h_s the model trained with differs from
+this by the quantization of weights and activations (measured rate cost in the README).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from leechcodec.kernels import intnet
+
+__all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hyper_synthesis", "z_integers",
+           "hyper_synthesis", "hyper_synthesis_strips", "hyper_synthesis_torch"]
+
+Z_BITS = 8
+HIDDEN_BITS = 12
+HIDDEN_CLAMP_BITS = 12
+#: Output precision per quantizer family (fractional bits).
+OUT_BITS = {"leech24": 8, "bsq": 8, "scalar": 16}
+_OUT_CLAMP = 1 << 40  # the last layer's own clamp (families clamp further)
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _hyper_integer_tables(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(offsets, lengths, M)`` int64 per hyper channel (``M``: medians on the 1/256 grid)."""
+    eb = model.entropy_bottleneck
+    offsets = eb._offset.numpy().astype(np.int64)
+    lengths = eb._cdf_length.numpy().astype(np.int64)
+    medians = eb.quantiles[:, 0, 1].detach().float().numpy().astype(np.float64)
+    return offsets, lengths, np.round(np.ldexp(medians, Z_BITS)).astype(np.int64)
+
+
+def z_integers(model, symbols: np.ndarray) -> np.ndarray:
+    """Hyper symbols ``(C, h, w)`` int64 (CDF-table symbols) → ẑ integers ``(C, h, w)`` int64."""
+    offsets, _, m = _hyper_integer_tables(model)
+    return ((symbols + offsets[:, None, None]) << Z_BITS) + m[:, None, None]
+
+
+def integer_hyper_synthesis(model) -> intnet.IntNetwork:
+    """The model's h_s as an :class:`~leechcodec.kernels.intnet.IntNetwork` (built once per model)."""
+    net = _CACHE.get(model)
+    if net is None:
+        net = _build(model)
+        _CACHE[model] = net
+    return net
+
+
+def _build(model) -> intnet.IntNetwork:
+    offsets, lengths, m = _hyper_integer_tables(model)
+    # ẑ is bounded by the CDF tables: symbols lie in [0, length − 2).
+    z_bound = int(np.max(np.maximum(np.abs(offsets), np.abs(offsets + lengths)) << Z_BITS) + np.max(np.abs(m)))
+    out_bits = OUT_BITS[model.config.quantizer]
+    modules = list(model.h_s)
+    convs = [i for i, mod in enumerate(modules) if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d))]
+    layers = []
+    in_bits, in_bound = Z_BITS, z_bound
+    for n, i in enumerate(convs):
+        mod = modules[i]
+        last = n == len(convs) - 1
+        relu = i + 1 < len(modules) and isinstance(modules[i + 1], nn.ReLU)
+        if not all(isinstance(mod_j, nn.ReLU) for mod_j in modules[i + 1 : (convs[n + 1] if not last else None)]):
+            raise ValueError("integer h_s supports convolutions, transposed convolutions and ReLUs only")
+        if mod.dilation != (1, 1) or mod.groups != 1 or mod.stride[0] != mod.stride[1] or mod.padding[0] != mod.padding[1]:
+            raise ValueError("integer h_s supports square strides and paddings, no dilation or groups")
+        bits = out_bits if last else HIDDEN_BITS
+        hi = _OUT_CLAMP if last else (1 << (HIDDEN_CLAMP_BITS + HIDDEN_BITS)) - 1
+        layer = intnet.quantize_layer(
+            mod.weight.detach().float().numpy(), mod.bias.detach().float().numpy(),
+            transposed=isinstance(mod, nn.ConvTranspose2d), stride=mod.stride[0], padding=mod.padding[0],
+            output_padding=mod.output_padding[0] if isinstance(mod, nn.ConvTranspose2d) else 0, relu=relu,
+            in_bits=in_bits, out_bits=bits, in_bound=in_bound, lo=0 if relu else -hi, hi=hi)
+        layers.append(layer)
+        in_bits, in_bound = bits, hi
+    return intnet.IntNetwork(tuple(layers), Z_BITS, out_bits)
+
+
+def hyper_synthesis(model, z_int: np.ndarray) -> np.ndarray:
+    """ẑ integers ``(C, h, w)`` → h_s output integers ``(2·C_y, 4h, 4w)`` int64 (numpy spec)."""
+    return intnet.forward(integer_hyper_synthesis(model), z_int)
+
+
+#: Bytes of float64 work per output element of h_s (output, accumulators, int64 copies).
+_STRIP_BUDGET = 1 << 28
+
+
+def hyper_synthesis_strips(model, z_int: np.ndarray):
+    """:func:`hyper_synthesis` over strips of ẑ rows, so that memory is bounded by a strip.
+
+    Yields ``(r0, r1, out)``: ``out`` is ``(2·C_y, r1 − r0, W')`` int64, rows ``r0..r1`` of the
+    whole output. Each strip is computed from its ẑ rows plus a halo that covers h_s's
+    receptive field (:func:`_halo`); the network is exact, so strips equal the whole."""
+    net = integer_hyper_synthesis(model)
+    up = _upsampling(net)
+    h, w = z_int.shape[1:]
+    halo = _halo(net)
+    per_row = 8 * 4 * up * w * up * max(layer.out_channels for layer in net.layers)
+    rows = max(1, _STRIP_BUDGET // per_row - 2 * halo)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        lo, hi = max(0, r0 - halo), min(h, r1 + halo)
+        out = intnet.forward(net, z_int[:, lo:hi])
+        yield up * r0, up * r1, out[:, up * (r0 - lo) : up * (r1 - lo)]
+
+
+def _upsampling(net: intnet.IntNetwork) -> int:
+    up = 1
+    for layer in net.layers:
+        up = up * layer.stride if layer.transposed else up // layer.stride
+    return up
+
+
+def _halo(net: intnet.IntNetwork) -> int:
+    """Input rows on each side that cover the receptive field: every layer reaches
+    ``k // 2 + 1`` of its own input rows (one more for the stride's alignment)."""
+    halo, res = 0, Fraction(1)  # res: the layer's input resolution relative to ẑ
+    for layer in net.layers:
+        halo += math.ceil((layer.weight.shape[-1] // 2 + 1) / res)
+        res = res * layer.stride if layer.transposed else res / layer.stride
+    return halo
+
+
+def _torch_layer(x: Tensor, layer: intnet.IntLayer) -> Tensor:
+    dev = x.device
+    w = torch.from_numpy(layer.weight).to(dev)
+    x = x.clamp(-layer.in_bound, layer.in_bound)
+    c, h, wd = x.shape
+    k, s, p = layer.weight.shape[-1], layer.stride, layer.padding
+    if layer.transposed:
+        op = layer.output_padding
+        ho, wo = (h - 1) * s - 2 * p + k + op, (wd - 1) * s - 2 * p + k + op
+        full = torch.zeros(layer.out_channels, (h - 1) * s + k + op, (wd - 1) * s + k + op, dtype=torch.float64,
+                           device=dev)
+        flat = x.reshape(c, -1)
+        for ty in range(k):
+            for tx in range(k):
+                prod = (w[:, :, ty, tx].T @ flat).reshape(-1, h, wd)
+                full[:, ty : ty + s * (h - 1) + 1 : s, tx : tx + s * (wd - 1) + 1 : s] += prod
+        acc = full[:, p : p + ho, p : p + wo] + torch.from_numpy(layer.bias).to(dev)[:, None, None]
+    else:
+        ho, wo = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
+        xp = nn.functional.pad(x, (p, p, p, p))
+        acc = torch.from_numpy(layer.bias).to(dev)[:, None].repeat(1, ho * wo)
+        for ty in range(k):
+            for tx in range(k):
+                tap = xp[:, ty : ty + s * (ho - 1) + 1 : s, tx : tx + s * (wo - 1) + 1 : s].reshape(c, -1)
+                acc += w[:, :, ty, tx] @ tap
+        acc = acc.reshape(-1, ho, wo)
+    a = acc.to(torch.int64)
+    shift = torch.from_numpy(layer.shift).to(dev)[:, None, None]
+    half = torch.where(shift > 0, torch.ones_like(shift) << (shift - 1).clamp(min=0), torch.zeros_like(shift))
+    y = (a + half) >> shift
+    if layer.relu:
+        y = y.clamp(min=0)
+    return y.clamp(layer.lo, layer.hi).to(torch.float64)
+
+
+@torch.no_grad()
+def hyper_synthesis_torch(model, z_int: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """The same integers as :func:`hyper_synthesis`, computed with torch on ``device``."""
+    net = integer_hyper_synthesis(model)
+    x = torch.from_numpy(np.asarray(z_int, dtype=np.float64)).to(device)
+    for layer in net.layers:  # float64 products: no TF32 on any device
+        x = _torch_layer(x, layer)
+    return x.to(torch.int64).cpu().numpy()
