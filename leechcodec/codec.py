@@ -54,7 +54,8 @@ from leechcodec.kernels import leech, leech_prior
 from leechcodec.models import A_MAX, B_MAX, B_MIN, PARAM_STEP, LeechCodecModel, pad_to_multiple
 from leechcodec.zoo import ZooEntry, entry_from_key, load_model
 
-__all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "FORMAT_CHANNELS",
+__all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "coding_parameters",
+           "FORMAT_CHANNELS",
            "SCALE_TABLE"]
 
 FORMAT_CHANNELS = 3
@@ -69,6 +70,7 @@ _TAIL_STDS = 6.11  # support half-width L_j = ⌈6.11·σ_j⌉: tails beyond hol
 _ESCAPE_OFFSET = 1 << 31  # escaped latents are coded as u = q + 2**31 in two 16-bit halves
 #: Coder profiles this codec writes and reads, with the format version each is written as.
 _PROFILES = {container.PROFILE_ANS32_P24: (1, 0), container.PROFILE_EXACT_ANS32_P24: (1, 1)}
+_LATENT_STRIDE = 16  # pixels per latent row and column (g_a's stride)
 _A_INT = round(A_MAX / PARAM_STEP)  # Λ24 / BSQ parameter ranges on the integer grid
 _B_INT = (round(B_MIN / PARAM_STEP), round(B_MAX / PARAM_STEP))
 
@@ -137,7 +139,7 @@ def _check_hyper_chunk(model: LeechCodecModel, shape: tuple[int, int, int], n_by
     if least > 8 * n_bytes:
         raise container.LqFormatError(
             f"hyper chunk of {n_bytes:,} bytes cannot hold the {shape[0] * shape[1] * shape[2]:,} symbols of a "
-            f"{shape[1] * 64}x{shape[2] * 64} (padded) image: they need at least {least / 8:,.0f} bytes")
+            f"{shape[2] * 64}x{shape[1] * 64} (padded) image: they need at least {least / 8:,.0f} bytes")
 
 
 def _z_hat_float(model: LeechCodecModel, sym: np.ndarray) -> torch.Tensor:
@@ -147,34 +149,46 @@ def _z_hat_float(model: LeechCodecModel, sym: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(z_hat)[None].float()
 
 
-def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int) -> tuple[np.ndarray, np.ndarray]:
-    """Λ24 / BSQ: integer grid parameters ``(n_tokens, D)`` int16 of A and B, token order."""
+def _prior_strips(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int], device: str | None):
+    """Profile 2: the integer h_s output over strips, cropped to the latent grid ``(h', w')``
+    (h_s upsamples ẑ by 4; the grid may be up to 3 rows and columns smaller): yields
+    ``(r0, r1, out (2·C_y, r1 − r0, w') int64)``."""
+    for r0, r1, out in intprior.hyper_synthesis_strips(model, intprior.z_integers(model, sym), device):
+        if r0 >= grid[0]:
+            break
+        r1 = min(r1, grid[0])
+        yield r0, r1, out[:, : r1 - r0, : grid[1]]
+
+
+def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
+                  device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Λ24 / BSQ: integer grid parameters ``(n_tokens, D)`` int16 of A and B, token order,
+    for the latent grid ``(h', w')`` (``device``: the torch integer path on that device
+    instead of the numpy spec)."""
     if profile == container.PROFILE_ANS32_P24:
         return _logit_tables(model, _z_hat_float(model, sym))
     m, dim = model.config.latent_channels, model.quantizer.dim
     k = m // dim
-    c, h, w = sym.shape
-    # h_s upsamples ẑ by 4 to the token grid; token order: (k, rows, cols) × D
-    a = np.empty((k, 4 * h, 4 * w, dim), dtype=np.int16)
+    a = np.empty((k, *grid, dim), dtype=np.int16)  # token order: (k, rows, cols) × D
     b = np.empty_like(a)
-    for r0, r1, out in intprior.hyper_synthesis_strips(model, intprior.z_integers(model, sym)):
+    for r0, r1, out in _prior_strips(model, sym, grid, device):
         rows = r1 - r0
         a[:, r0:r1] = np.clip(out[:m], -_A_INT, _A_INT).reshape(k, dim, rows, -1).transpose(0, 2, 3, 1)
         b[:, r0:r1] = np.clip(out[m:], *_B_INT).reshape(k, dim, rows, -1).transpose(0, 2, 3, 1)
     return a.reshape(-1, dim), b.reshape(-1, dim)
 
 
-def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int) -> tuple[torch.Tensor, np.ndarray]:
-    """Scalar family: means ``(1, C, h, w)`` float32 and scale-table indices ``(n,)`` int64
-    (C order of ``(C, h, w)``)."""
+def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
+                     device: str | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Scalar family: means ``(1, C, h', w')`` float32 and scale-table indices ``(n,)`` int64
+    (C order of ``(C, h', w')``) for the latent grid ``(h', w')``."""
     if profile == container.PROFILE_ANS32_P24:
         means, scales = model.gaussian_params(_z_hat_float(model, sym))
         return means, _scale_indices(scales)
     m, bits = model.config.latent_channels, intprior.OUT_BITS["scalar"]
-    c, h, w = sym.shape
-    means = np.empty((m, 4 * h, 4 * w), dtype=np.float32)
-    idx = np.empty((m, 4 * h, 4 * w), dtype=np.int8)
-    for r0, r1, out in intprior.hyper_synthesis_strips(model, intprior.z_integers(model, sym)):
+    means = np.empty((m, *grid), dtype=np.float32)
+    idx = np.empty((m, *grid), dtype=np.int8)
+    for r0, r1, out in _prior_strips(model, sym, grid, device):
         means[:, r0:r1] = np.ldexp(out[:m].astype(np.float64), -bits)  # one rounding to float32
         scales = np.ldexp(out[m:].astype(np.float64), -bits)  # exact: |out| < 2**53
         idx[:, r0:r1] = np.searchsorted(_SCALE_BOUNDS, scales.ravel(), side="left").reshape(scales.shape)
@@ -342,7 +356,11 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: i
     t0 = time.perf_counter()
     rgb = np.asarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
-    ph, pw = h + (-h) % model.stride, w + (-w) % model.stride
+    # Profile 2 pads the image to a multiple of 16 pixels and the latent to a multiple of 4
+    # rows and columns for h_a (replicating its edge); profile 1 and refinement pad the
+    # image to the hyperprior's stride (64).
+    pad = _LATENT_STRIDE if profile == container.PROFILE_EXACT_ANS32_P24 and not refine else model.stride
+    ph, pw = h + (-h) % pad, w + (-w) % pad
     if refine:
         from leechcodec.refine import DEFAULT_LR, refine_latents
 
@@ -353,7 +371,7 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: i
     else:
         y = tiling.analyze(model, rgb, ph, pw)
         with torch.no_grad():
-            z = model.h_a(y)
+            z = model.h_a(pad_to_multiple(y, model.stride // _LATENT_STRIDE))
     with torch.no_grad():
         return _encode_latents(model, entry, y, z, h, w, ph, pw, t0, profile)
 
@@ -363,12 +381,13 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
     hyper = ans.SymbolEncoder()
     sym = _code_hyper(model, z, hyper)
     tokens = ans.SymbolEncoder()
+    grid = tuple(y.shape[2:])
     if model.config.quantizer == "scalar":
-        means, scale_idx = _gaussian_params(model, sym, profile)
+        means, scale_idx = _gaussian_params(model, sym, profile, grid)
         _code_scalar(_scalar_integers(model, y, means), scale_idx, tokens)
     else:
         idx = model.quantizer(y).indices[0].reshape(-1).numpy().astype(np.int64)  # (k·h'·w',)
-        ai, bi = _token_params(model, sym, profile)
+        ai, bi = _token_params(model, sym, profile, grid)
         if model.config.quantizer == "leech24":
             _code_leech(idx, ai, bi, tokens, profile)
         else:
@@ -382,12 +401,27 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
     return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0, hyper.ideal_bits)
 
 
-@torch.no_grad()
-def decompress(data: bytes) -> np.ndarray:
+def decompress(data: bytes, prior_device: str | None = None) -> np.ndarray:
     """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file.
 
     Before any large work the header is checked against the encoder's pixel limit and the
-    hyper chunk against the least number of bits its symbols can take."""
+    hyper chunk against the least number of bits its symbols can take. ``prior_device``
+    (profile 2): run the integer h_s with torch on this device (``"cpu"``, ``"cuda"``)
+    instead of the numpy specification; the integers, hence the file's decoding, are the
+    same."""
+    return _decode(data, prior_device)[0]
+
+
+def coding_parameters(data: bytes, prior_device: str | None = None) -> dict[str, np.ndarray]:
+    """Every number the decoder derives a coding probability from, for inspection and for
+    portability checks: ``hyper_symbols (C, h, w)``, then the prior parameters (Λ24 / BSQ:
+    ``A``, ``B`` ``(n_tokens, D)`` on the 1/256 grid; scalar: ``means`` ``(C·h'·w',)``
+    float32 and ``scale_index``), and the decoded ``symbols`` (token indices or integers)."""
+    return _decode(data, prior_device)[1]
+
+
+@torch.no_grad()
+def _decode(data: bytes, prior_device: str | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     header, chunks = container.unpack(data)
     if header.height * header.width > MAX_PIXELS:
         raise container.LqFormatError(
@@ -402,29 +436,34 @@ def decompress(data: bytes) -> np.ndarray:
         raise container.LqFormatError(f"unsupported coder profile {profile} / {len(chunks)} chunks")
     _, model = load_model(entry.name, entry.quality)
     ph, pw = header.padded_height, header.padded_width
-    if ph % model.stride or pw % model.stride or header.pad_top or header.pad_left:
+    pad = model.stride if profile == container.PROFILE_ANS32_P24 else _LATENT_STRIDE
+    if ph % pad or pw % pad or header.pad_top or header.pad_left:
         raise container.LqFormatError("inconsistent padding in header")
-    hyper_shape = (model.config.hyper_channels, ph // 64, pw // 64)
+    grid = (ph // _LATENT_STRIDE, pw // _LATENT_STRIDE)
+    hyper_shape = (model.config.hyper_channels, -(-ph // model.stride), -(-pw // model.stride))
     _check_hyper_chunk(model, hyper_shape, len(chunks[0]))
     hyper = ans.SymbolDecoder(chunks[0])
     sym = _decode_hyper(model, hyper_shape, hyper)
     hyper.finish()
     tokens = ans.SymbolDecoder(chunks[1])
     if model.config.quantizer == "scalar":
-        means, scale_idx = _gaussian_params(model, sym, profile)
+        means, scale_idx = _gaussian_params(model, sym, profile, grid, prior_device)
         q = _decode_scalar(scale_idx, tokens)
         y_hat = model.quantizer.dequantize(torch.from_numpy(q).reshape(means.shape)) + means
+        params = {"means": means.numpy().ravel(), "scale_index": scale_idx, "symbols": q}
     else:
-        ai, bi = _token_params(model, sym, profile)
+        ai, bi = _token_params(model, sym, profile, grid, prior_device)
         if model.config.quantizer == "leech24":
             idx = _decode_leech(ai, bi, tokens, profile)
         else:
             dim = model.config.bsq_dim
             bits = tokens.read(_bsq_probs(ai, profile)).reshape(-1, dim)
             idx = (bits << np.arange(dim, dtype=np.int64)).sum(1)
-        y_hat = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, model.config.tokens, ph // 16, pw // 16))
+        y_hat = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, model.config.tokens, *grid))
+        params = {"A": ai, "B": bi, "symbols": idx}
     tokens.finish()
-    return tiling.synthesize(model, y_hat, header.height, header.width)
+    image = tiling.synthesize(model, y_hat, header.height, header.width)
+    return image, {"hyper_symbols": sym, **params}
 
 
 def encode_image(rgb: np.ndarray, model: str | None = None, quality: int | None = None, refine: int = 0) -> bytes:

@@ -107,8 +107,9 @@ def hyper_synthesis(model, z_int: np.ndarray) -> np.ndarray:
 _STRIP_BUDGET = 1 << 28
 
 
-def hyper_synthesis_strips(model, z_int: np.ndarray):
-    """:func:`hyper_synthesis` over strips of ẑ rows, so that memory is bounded by a strip.
+def hyper_synthesis_strips(model, z_int: np.ndarray, device: str | torch.device | None = None):
+    """:func:`hyper_synthesis` over strips of ẑ rows, so that memory is bounded by a strip
+    (``device``: compute with torch on that device instead of the numpy spec; same integers).
 
     Yields ``(r0, r1, out)``: ``out`` is ``(2·C_y, r1 − r0, W')`` int64, rows ``r0..r1`` of the
     whole output. Each strip is computed from its ẑ rows plus a halo that covers h_s's
@@ -122,7 +123,10 @@ def hyper_synthesis_strips(model, z_int: np.ndarray):
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         lo, hi = max(0, r0 - halo), min(h, r1 + halo)
-        out = intnet.forward(net, z_int[:, lo:hi])
+        if device is None:
+            out = intnet.forward(net, z_int[:, lo:hi])
+        else:
+            out = hyper_synthesis_torch(model, z_int[:, lo:hi], device)
         yield up * r0, up * r1, out[:, up * (r0 - lo) : up * (r1 - lo)]
 
 

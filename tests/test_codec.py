@@ -21,10 +21,11 @@ from .conftest import GOLDEN_DIR, REGEN, random_image
 MODELS = ["tiny-leech", "tiny-bsq"]
 
 
-def _forward_reconstruction(model, rgb: np.ndarray) -> np.ndarray:
+def _forward_reconstruction(model, rgb: np.ndarray, multiple: int = 16) -> np.ndarray:
+    """g_s(quantize(g_a(x))) with x padded to ``multiple`` (16 in format 1.1, 64 in 1.0)."""
     with torch.no_grad():
         x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-        y = model.g_a(pad_to_multiple(x, model.stride))
+        y = model.g_a(pad_to_multiple(x, multiple))
         x_hat = model.g_s(model.quantizer(y).y_hat)
     h, w = rgb.shape[:2]
     return (x_hat[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -42,6 +43,8 @@ def test_round_trip_equals_model_reconstruction(tiny_zoo, name, size):
     assert np.array_equal(out, _forward_reconstruction(model, rgb))
     header = container.peek_header(res.data)
     assert (header.height, header.width, header.model_key) == (size[0], size[1], entry.key)
+    # Format 1.1 pads to g_a's stride (16), not the hyperprior's (64).
+    assert (header.padded_height, header.padded_width) == (-(-size[0] // 16) * 16, -(-size[1] // 16) * 16)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -74,7 +77,7 @@ def test_format_1_0_files_still_decode_and_encode_the_same(tiny_zoo):
     rgb = random_image(40, 56, seed=7)
     old = (GOLDEN_DIR / "tiny_leech_40x56.lq").read_bytes()
     assert container.peek_header(old).format_version == (1, 0)
-    assert np.array_equal(decompress(old), _forward_reconstruction(model, rgb))
+    assert np.array_equal(decompress(old), _forward_reconstruction(model, rgb, multiple=64))
     assert compress(model, entry, rgb, profile=container.PROFILE_ANS32_P24).data == old
 
 

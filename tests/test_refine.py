@@ -61,7 +61,7 @@ def test_cost_rate_is_the_coders_rate(tiny_zoo, name):
         sym = codec._code_hyper(model, z, ans.SymbolEncoder())
         idx = model.quantizer(y).indices[0].reshape(-1).numpy().astype(np.int64)
         profile = container.PROFILE_EXACT_ANS32_P24
-        ai, bi = codec._token_params(model, sym, profile)
+        ai, bi = codec._token_params(model, sym, profile, tuple(y.shape[2:]))
     enc = ans.SymbolEncoder()
     if name == "tiny-leech":
         codec._code_leech(idx, ai, bi, enc, profile)
@@ -100,7 +100,7 @@ def test_refined_file_decodes_to_the_refined_latents(tiny_zoo, name):
     with torch.no_grad():
         if model.config.quantizer == "scalar":
             sym = codec._code_hyper(model, r.z, ans.SymbolEncoder())  # the coder's means (exact prior)
-            means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24)
+            means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24, tuple(r.y.shape[2:]))
             y_hat = torch.round(r.y - means) + means
         else:
             y_hat = model.quantizer(r.y).y_hat

@@ -31,11 +31,11 @@ EXACT_RATE_TOL = 0.01
 def _coded_reconstruction(model, rgb: np.ndarray) -> np.ndarray:
     """What the decoder must give: ``g_s(round(y − μ) + μ)`` with the coder's exact means μ
     (the integer h_s of coder profile 2)."""
-    x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, model.stride)
+    x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, 16)
     with torch.no_grad():
         y = model.g_a(x)
-        sym = codec._code_hyper(model, model.h_a(y), ans.SymbolEncoder())
-        means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24)
+        sym = codec._code_hyper(model, model.h_a(pad_to_multiple(y, 4)), ans.SymbolEncoder())
+        means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24, tuple(y.shape[2:]))
         x_hat = model.g_s(torch.round(y - means) + means)
     h, w = rgb.shape[:2]
     return (x_hat[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -205,7 +205,7 @@ def test_coder_pays_the_training_rate(trained_scalar_zoo, monkeypatch):
             exact_bits = float(model(x).token_bits.sum())
             y = model.g_a(x)
             sym = codec._code_hyper(model, model.h_a(y), ans.SymbolEncoder())
-            means, idx = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24)
+            means, idx = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24, tuple(y.shape[2:]))
             table_scales = torch.from_numpy(codec.SCALE_TABLE[idx]).float().reshape(means.shape)
             table_bits = float(-torch.log2(model.gaussian_conditional(y, table_scales, means)[1]).sum())
         latents = ans.SymbolEncoder()
