@@ -5,7 +5,15 @@
   on the same image in the same run, same thread count;
 - file bits vs the ideal information content of every coded symbol, and the container
   overhead in bytes;
-- peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image;
+- peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image, and
+  with ``--large 4096,8192`` square images of those sides (the Kodak image upscaled), with
+  seams checked: PSNR of the pixel rows next to a strip border of the tiled transforms
+  against the other rows, and (up to 4096²) the largest pixel difference from an untiled
+  decode;
+- crafted headers: the file of the test image relabelled to claim the largest size a
+  header can hold (65535²) and the encoder's limit (8192²), decoded in a fresh process:
+  seconds to the error, peak memory, and the message (next to a process that only
+  imports the codec and loads the model);
 - determinism: identical bytes from two encoder processes, identical pixels from three
   decoder processes;
 - with ``--refine N``: encoder-side latent refinement (:mod:`leechcodec.refine`) on the same
@@ -50,8 +58,38 @@ elif mode == "encode":
         rgb = np.asarray(Image.fromarray(rgb).resize((int(sys.argv[6]), int(sys.argv[7])), Image.LANCZOS))
     entry, model = load_model(sys.argv[4], int(sys.argv[5]))
     data = compress(model, entry, rgb).data
-    open(path + ".lq" if len(sys.argv) <= 6 else path + ".big.lq", "wb").write(data)
+    open(path + ".lq" if len(sys.argv) <= 6 else path + f".{sys.argv[6]}x{sys.argv[7]}.lq", "wb").write(data)
     digest = hashlib.sha256(data).hexdigest()
+elif mode == "load":
+    entry, model = load_model(sys.argv[4], int(sys.argv[5]))
+    digest = ""
+elif mode == "crafted":
+    try:
+        decompress(open(path, "rb").read())
+        digest = "decoded"
+    except ValueError as exc:
+        digest = "refused: " + str(exc)
+elif mode == "seams":
+    from leechcodec import tiling
+    w, h = int(sys.argv[4]), int(sys.argv[5])
+    rgb = np.asarray(Image.open(path).convert("RGB").resize((w, h), Image.LANCZOS)).astype(np.float64)
+    data = open(path + f".{w}x{h}.lq", "rb").read()
+    out = decompress(data)
+    err = ((out.astype(np.float64) - rgb) ** 2).mean(axis=(1, 2))  # per pixel row
+    _, model = load_model(sys.argv[6], int(sys.argv[7]))
+    strip = 16 * tiling._strip_rows(model, -(-w // 16))
+    border = np.zeros(h, dtype=bool)
+    for b in range(strip, h, strip):
+        border[max(0, b - 2) : b + 2] = True
+    psnr = lambda e: float(10 * np.log10(255.0**2 / e.mean()))
+    record = {"strip_rows_px": strip, "borders": int(border.sum() // 4), "psnr_border_rows": psnr(err[border]),
+              "psnr_other_rows": psnr(err[~border])}
+    if w * h <= 4096 * 4096:
+        tiling.TILE_PIXELS = 1 << 40
+        whole = decompress(data)
+        diff = np.abs(whole.astype(int) - out.astype(int))
+        record.update(max_diff_vs_untiled=int(diff.max()), share_pixels_differing=float((diff > 0).mean()))
+    digest = json.dumps(record)
 else:
     out = decompress(open(path, "rb").read())
     digest = hashlib.sha256(np.ascontiguousarray(out).tobytes()).hexdigest()
@@ -95,6 +133,59 @@ def _refine_record(args, model, entry, rgb, plain, plain_s: float, image: str, t
     }
 
 
+def _large_record(image: str, threads: str, args, w: int, h: int, seams: bool) -> dict:
+    """Encode and decode a ``w × h`` upscale of the test image in fresh processes."""
+    enc = _child("encode", image, threads, args.model, str(args.quality), str(w), str(h))
+    dec = _child("decode", f"{image}.{w}x{h}.lq", threads)
+    rec = {"encode_peak_rss_mib": enc["max_rss_mib"], "encode_s": enc["seconds"],
+           "decode_peak_rss_mib": dec["max_rss_mib"], "decode_s": dec["seconds"],
+           "bytes": Path(f"{image}.{w}x{h}.lq").stat().st_size}
+    if seams:
+        rec["seams"] = json.loads(_child("seams", image, threads, str(w), str(h), args.model, str(args.quality))["sha256"])
+    return rec
+
+
+def _crafted_record(image: str, threads: str, args) -> dict:
+    """The test image's file relabelled to claim 65535² and 8192² pixels, and an 8192² claim
+    with 64 KiB of random hyper data (enough to pass the chunk-size check), each with a
+    valid checksum."""
+    from leechcodec.bitstream import container
+
+    header, chunks = container.unpack(Path(image + ".lq").read_bytes())
+    rng = np.random.default_rng(0)
+    random_chunks = [rng.integers(0, 256, 1 << 16, dtype=np.uint8).tobytes(), chunks[1]]
+    rec = {"baseline_load_model": _child("load", image, threads, args.model, str(args.quality))}
+    for name, side, body in [("claims_65535x65535", 65535, chunks), ("claims_8192x8192", 8192, chunks),
+                             ("claims_8192x8192_random_64KiB_hyper", 8192, random_chunks)]:
+        forged = container.LqHeader(
+            model_key=header.model_key, weights_sha256_prefix=header.weights_sha256_prefix, height=side, width=side,
+            pad_bottom=(-side) % 16, pad_right=(-side) % 16)
+        path = Path(f"{image}.{name}.lq")
+        path.write_bytes(container.pack(forged, body))
+        run = _child("crafted", str(path), threads)
+        cli = _cli_run(["decode", str(path), str(path) + ".png", "--threads", threads])
+        rec[name] = {"file_bytes": path.stat().st_size, "seconds": run["seconds"],
+                     "peak_rss_mib": run["max_rss_mib"], "outcome": run["sha256"], "cli": cli}
+    return rec
+
+
+_CLI_WRAPPER = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+run = subprocess.run([sys.executable, "-m", "leechcodec.cli", *sys.argv[1:]], capture_output=True, text=True)
+print(json.dumps({"exit_status": run.returncode, "stderr": run.stderr.strip()[-300:],
+                  "wall_s": time.perf_counter() - t0,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def _cli_run(cli_args: list[str]) -> dict:
+    """``leechcodec ARGS`` in a fresh process: exit status, stderr, wall time (start-up
+    included) and the command's own peak RSS (a wrapper process per call)."""
+    res = subprocess.run([sys.executable, "-c", _CLI_WRAPPER, *cli_args], capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_codec", description=__doc__.splitlines()[0])
     p.add_argument("--image", default=None, help="a 768x512 test image (default: $LEECHCODEC_DATA/kodak/kodim01.png)")
@@ -103,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-memory", action="store_true", help="skip the 3840x2160 peak-memory runs")
+    p.add_argument("--large", default="", help="comma-separated sides of square images to measure (e.g. 4096,8192)")
+    p.add_argument("--crafted", action="store_true", help="measure the decoder on crafted oversize headers")
     p.add_argument("--out", default=None, help="write the JSON record here")
     p.add_argument("--refine", type=int, default=0, metavar="N",
                    help="also measure N steps of encoder-side refinement (one timed run)")
@@ -162,15 +255,15 @@ def main(argv: list[str] | None = None) -> int:
             "decoder_processes_identical": len({d["sha256"] for d in decs}) == 1,
         }
         if not args.skip_memory:
-            big = _child("encode", str(tmp), t, args.model, str(args.quality), "3840", "2160")
-            big_dec = _child("decode", str(tmp) + ".big.lq", t)
-            record["uhd_3840x2160"] = {"encode_peak_rss_mib": big["max_rss_mib"], "encode_s": big["seconds"],
-                                       "decode_peak_rss_mib": big_dec["max_rss_mib"], "decode_s": big_dec["seconds"],
-                                       "bytes": Path(str(tmp) + ".big.lq").stat().st_size}
+            record["uhd_3840x2160"] = _large_record(str(tmp), t, args, 3840, 2160, seams=False)
+        for side in (int(v) for v in args.large.split(",") if v):
+            record[f"large_{side}x{side}"] = _large_record(str(tmp), t, args, side, side, seams=True)
+        if args.crafted:
+            record["crafted_headers"] = _crafted_record(str(tmp), t, args)
         if args.refine:
             record["refine"] = _refine_record(args, model, entry, rgb, res, enc_s, str(tmp), t)
     finally:
-        for f in (tmp, Path(str(tmp) + ".lq"), Path(str(tmp) + ".big.lq")):
+        for f in [tmp, *tmp.parent.glob(tmp.name + ".*")]:
             f.unlink(missing_ok=True)
 
     record["torch"] = torch.__version__

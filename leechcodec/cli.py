@@ -99,8 +99,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from leechcodec.codec import decompress
-    from leechcodec.imageio import save_image
+    from leechcodec.bitstream import container
+    from leechcodec.imageio import MAX_PIXELS, save_image
 
     out = Path(args.output)
     _check_output(out, args.force, suffix=".png")
@@ -109,6 +109,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise UserError(f"{src}: no such file")
     t0 = time.perf_counter()
     data = src.read_bytes()
+    header = container.unpack(data)[0]  # structure and checksum, before the model and torch load
+    if header.height * header.width > MAX_PIXELS:
+        raise UserError(f"{src}: header claims {header.width}x{header.height} pixels; "
+                        f"the encoder writes at most {MAX_PIXELS:,}")
+    if args.threads is not None:
+        _set_threads(args.threads)
+    from leechcodec.codec import decompress
+
     rgb = decompress(data)
     seconds = time.perf_counter() - t0
     save_image(out, rgb, overwrite=args.force)
@@ -187,7 +195,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train.run(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
+    """The CLI's parser. The ``train`` subcommand's options come from :mod:`leechcodec.train`,
+    which imports torch; they are built only when ``command`` is ``"train"``, so that the
+    other commands start without loading torch."""
     p = argparse.ArgumentParser(prog="leechcodec", description="Λ24-SQ learned image codec")
     p.add_argument("-v", "--verbose", action="store_true", help="log details; show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
@@ -233,10 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_demo)
 
-    from leechcodec import train
+    if command == "train":
+        from leechcodec import train
 
-    sp = sub.add_parser("train", help="train a model (see --help)")
-    train.build_parser(sp)
+        sp = sub.add_parser("train", help="train a model (see `leechcodec train --help`)")
+        train.build_parser(sp)
+    else:
+        sp = sub.add_parser("train", help="train a model (see `leechcodec train --help`)", add_help=False)
+        sp.add_argument("train_args", nargs=argparse.REMAINDER)
     sp.set_defaults(func=cmd_train)
 
     try:
@@ -252,11 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # CompressAI's import calls torch.jit.script, which recent torch flags as deprecated.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        if getattr(args, "threads", None) is not None and args.command != "train":
+        # train sets its own threads; decode sets them after checking the header (torch loads then)
+        if getattr(args, "threads", None) is not None and args.command not in ("train", "decode"):
             _set_threads(args.threads)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,0 +1,169 @@
+"""Do files decode on another machine? ``python -m leechcodec.bench.portability``.
+
+Encodes every image of a folder (default: Kodak under ``$LEECHCODEC_DATA``) once with
+every chosen zoo model, in this process, then decodes all the files in fresh processes
+under a matrix of settings a user's machine may have: 1, 2, 3, 8 and 16 threads (torch,
+numba and the BLAS), oneDNN off with the integer prior computed by torch instead of
+numpy, and the integer prior on CUDA when a GPU is present. For every decode it records
+whether it succeeded, whether every coding parameter (:func:`leechcodec.codec.coding_parameters`)
+equals the reference decode's, and the largest pixel difference.
+
+It also reports the rate cost of the exact prior: the total bytes of coder profile 2
+(format 1.1) against profile 1 (format 1.0, float prior) for the same images and models.
+``--legacy-models`` also decodes the profile-1 files of those models under the matrix,
+to show what the float prior did.
+
+Writes ``--out`` (JSON) and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+_CHILD = r"""
+import json, sys
+import numpy as np
+import numba, torch
+from leechcodec.codec import _decode
+from leechcodec.bench.portability import param_digest
+cfg = json.loads(sys.argv[1])
+torch.set_num_threads(cfg["threads"])
+numba.set_num_threads(cfg["threads"])
+if cfg["onednn_off"]:
+    torch.backends.mkldnn.enabled = False
+for path in cfg["files"]:
+    try:
+        image, params = _decode(open(path, "rb").read(), cfg["prior_device"])
+    except Exception as exc:
+        print(json.dumps({"file": path, "ok": False, "error": str(exc)[:200]}), flush=True)
+        continue
+    ref = path + ".ref.npy"
+    diff = int(np.abs(image.astype(int) - np.load(ref).astype(int)).max()) if cfg["compare"] else None
+    print(json.dumps({"file": path, "ok": True, "params": param_digest(params), "max_pixel_diff": diff}), flush=True)
+"""
+
+
+def param_digest(params: dict[str, np.ndarray]) -> str:
+    """SHA256 over the coding parameters (sorted by name, raw bytes)."""
+    h = hashlib.sha256()
+    for key in sorted(params):
+        h.update(key.encode() + np.ascontiguousarray(params[key]).tobytes())
+    return h.hexdigest()
+
+
+def _configs() -> list[dict]:
+    import torch
+
+    out = [{"name": f"threads={n}", "threads": n, "onednn_off": False, "prior_device": None} for n in (1, 2, 3, 8, 16)]
+    out.append({"name": "oneDNN off, torch integer prior", "threads": 2, "onednn_off": True, "prior_device": "cpu"})
+    if torch.cuda.is_available():
+        out.append({"name": "integer prior on CUDA", "threads": 2, "onednn_off": False, "prior_device": "cuda"})
+    return out
+
+
+def _run_config(cfg: dict, files: list[str], compare: bool) -> list[dict]:
+    env = dict(os.environ, **{v: str(cfg["threads"]) for v in (
+        "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    run = subprocess.run([sys.executable, "-c", _CHILD, json.dumps({**cfg, "files": files, "compare": compare})],
+                         capture_output=True, text=True, env=env)
+    if run.returncode:
+        raise RuntimeError(f"{cfg['name']}: decoder process failed: {run.stderr.strip()[-500:]}")
+    return [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+
+
+def _summarize(records: list[dict], expected: dict[str, str] | None) -> dict:
+    ok = [r for r in records if r["ok"]]
+    out = {"files": len(records), "decode_failures": len(records) - len(ok)}
+    if expected is not None:
+        out["parameter_mismatches"] = sum(r["params"] != expected[r["file"]] for r in ok)
+        out["max_pixel_diff"] = max((r["max_pixel_diff"] for r in ok), default=None)
+    if len(ok) < len(records):
+        out["first_error"] = next(r["error"] for r in records if not r["ok"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.portability", description=__doc__.splitlines()[0])
+    p.add_argument("--images", default=None, help="folder of PNG images (default: $LEECHCODEC_DATA/kodak)")
+    p.add_argument("--models", default=None, help="comma-separated name.qQ keys (default: every zoo model)")
+    p.add_argument("--legacy-models", default="", help="keys whose format-1.0 files are also decoded under the matrix")
+    p.add_argument("--out", default=None, help="write the JSON record here")
+    args = p.parse_args(argv)
+
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    from leechcodec.bitstream import container
+    from leechcodec.codec import coding_parameters, compress, decompress
+    from leechcodec.zoo import entry_from_key, list_models, load_model
+
+    folder = Path(args.images or Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "kodak")
+    images = sorted(folder.glob("*.png"))
+    if not images:
+        print(f"error: no PNG images in {folder}", file=sys.stderr)
+        return 1
+    keys = args.models.split(",") if args.models else [e.key for e in list_models()]
+    legacy = [k for k in args.legacy_models.split(",") if k]
+    configs = _configs()
+    record = {"images": str(folder), "n_images": len(images), "models": keys, "configs": [c["name"] for c in configs],
+              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rate": {}, "matrix": {},
+              "legacy_matrix": {}}
+    with tempfile.TemporaryDirectory(prefix="leechcodec-portability-") as tmp:
+        files, legacy_files, expected = [], [], {}
+        bar = tqdm(total=len(keys) * len(images), desc="encode", unit="file")
+        for key in keys:
+            entry = entry_from_key(key)
+            _, model = load_model(entry.name, entry.quality)
+            sizes = {1: 0, 2: 0}
+            for img in images:
+                rgb = np.asarray(Image.open(img).convert("RGB"))
+                for profile in (container.PROFILE_ANS32_P24, container.PROFILE_EXACT_ANS32_P24):
+                    data = compress(model, entry, rgb, profile=profile).data
+                    sizes[profile] += len(data)
+                    path = Path(tmp) / f"{key}-{img.stem}-p{profile}.lq"
+                    path.write_bytes(data)
+                    if profile == container.PROFILE_EXACT_ANS32_P24:
+                        files.append(str(path))
+                        expected[str(path)] = param_digest(coding_parameters(data))
+                        np.save(str(path) + ".ref.npy", decompress(data))
+                    elif key in legacy:
+                        legacy_files.append(str(path))
+                bar.update(1)
+            record["rate"][key] = {"profile1_bytes": sizes[1], "profile2_bytes": sizes[2],
+                                   "profile2_over_profile1": sizes[2] / sizes[1] - 1}
+        bar.close()
+        for cfg in tqdm(configs, desc="decode matrix", unit="config"):
+            record["matrix"][cfg["name"]] = _summarize(_run_config(cfg, files, True), expected)
+            if legacy_files:
+                record["legacy_matrix"][cfg["name"]] = _summarize(_run_config(cfg, legacy_files, False), None)
+    total1 = sum(r["profile1_bytes"] for r in record["rate"].values())
+    total2 = sum(r["profile2_bytes"] for r in record["rate"].values())
+    record["rate_total_profile2_over_profile1"] = total2 / total1 - 1
+    record["decode_failures"] = sum(m["decode_failures"] for m in record["matrix"].values())
+    record["parameter_mismatches"] = sum(m["parameter_mismatches"] for m in record["matrix"].values())
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    print(f"{len(files)} files ({len(keys)} models × {len(images)} images), {len(configs)} decoder settings: "
+          f"{record['decode_failures']} decode failures, {record['parameter_mismatches']} parameter mismatches")
+    for name, m in record["matrix"].items():
+        print(f"  {name:34s} failures {m['decode_failures']}, mismatches {m['parameter_mismatches']}, "
+              f"max pixel diff {m['max_pixel_diff']}")
+    for name, m in record["legacy_matrix"].items():
+        print(f"  format 1.0, {name:23s} failures {m['decode_failures']} of {m['files']}")
+    print(f"rate of the exact prior: {100 * record['rate_total_profile2_over_profile1']:+.3f} % bytes vs format 1.0")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
