@@ -1,62 +1,19 @@
 """Files decode on another machine: encode once, then decode in fresh processes with 1, 2,
-3, 8 and 16 threads (torch, numba and BLAS), with oneDNN off, through the torch integer
-path instead of the numpy one, and on CUDA when there is a GPU. Every decode succeeds,
+3, 8 and 16 threads (torch, numba and BLAS), with oneDNN off through the torch integer
+prior instead of the numpy one, and on CUDA when there is a GPU (the settings of
+``bench/portability.py``, whose decoder processes this test runs). Every decode succeeds,
 every coding parameter is identical, and pixels differ by at most ±1."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
-import pytest
-import torch
 
+from leechcodec.bench import portability
 from leechcodec.bitstream import container
-from leechcodec.codec import coding_parameters, compress
+from leechcodec.codec import coding_parameters, compress, decompress
 from leechcodec.zoo import load_model
 
 from .conftest import random_image
-
-_DECODER = r"""
-import hashlib, json, os, sys
-import numpy as np
-import numba, torch
-from leechcodec.codec import _decode
-cfg = json.loads(sys.argv[1])
-torch.set_num_threads(cfg["threads"])
-numba.set_num_threads(cfg["threads"])
-if cfg["onednn_off"]:
-    torch.backends.mkldnn.enabled = False
-out = {}
-for path in cfg["files"]:
-    image, params = _decode(open(path, "rb").read(), cfg["prior_device"])
-    h = hashlib.sha256()
-    for key in sorted(params):
-        h.update(key.encode() + np.ascontiguousarray(params[key]).tobytes())
-    np.save(path + "." + cfg["name"] + ".npy", image)
-    out[path] = h.hexdigest()
-print(json.dumps(out))
-"""
-
-CONFIGS = [
-    {"name": f"t{n}", "threads": n, "onednn_off": False, "prior_device": None} for n in (1, 2, 3, 8, 16)
-] + [
-    {"name": "no-onednn-torch-prior", "threads": 2, "onednn_off": True, "prior_device": "cpu"},
-]
-if torch.cuda.is_available():
-    CONFIGS.append({"name": "cuda-prior", "threads": 2, "onednn_off": False, "prior_device": "cuda"})
-
-
-def _param_digest(params: dict[str, np.ndarray]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for key in sorted(params):
-        h.update(key.encode() + np.ascontiguousarray(params[key]).tobytes())
-    return h.hexdigest()
 
 
 def test_decode_matrix(tiny_zoo, tmp_path):
@@ -68,15 +25,14 @@ def test_decode_matrix(tiny_zoo, tmp_path):
             assert container.peek_header(data).coder_profile == container.PROFILE_EXACT_ANS32_P24
             path = tmp_path / f"{name}-{k}.lq"
             path.write_bytes(data)
+            np.save(f"{path}.ref.npy", decompress(data))
             files.append(str(path))
-            expected[str(path)] = _param_digest(coding_parameters(data))
-    for cfg in CONFIGS:
-        env = dict(os.environ, **{v: str(cfg["threads"]) for v in (
-            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
-        run = subprocess.run([sys.executable, "-c", _DECODER, json.dumps({**cfg, "files": files})],
-                             capture_output=True, text=True, env=env)
-        assert run.returncode == 0, f"{cfg['name']}: {run.stderr[-2000:]}"
-        assert json.loads(run.stdout.splitlines()[-1]) == expected, cfg["name"]
-    for path in files:
-        images = [np.load(f"{path}.{cfg['name']}.npy").astype(int) for cfg in CONFIGS]
-        assert all(np.abs(im - images[0]).max() <= 1 for im in images), path
+            expected[str(path)] = portability.param_digest(coding_parameters(data))
+    configs = portability._configs()
+    assert [c["threads"] for c in configs[:5]] == [1, 2, 3, 8, 16] and configs[5]["onednn_off"]
+    for cfg in configs:
+        records = portability._run_config(cfg, files, compare=True)
+        assert portability._summarize(records, expected) == {
+            "files": len(files), "decode_failures": 0, "parameter_mismatches": 0,
+            "max_pixel_diff": max(r["max_pixel_diff"] for r in records)}, cfg["name"]
+        assert max(r["max_pixel_diff"] for r in records) <= 1, cfg["name"]
