@@ -7,8 +7,8 @@
   overhead in bytes;
 - peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image, and
   with ``--large 4096,8192`` square images of those sides (the Kodak image upscaled), with
-  seams checked: PSNR of the pixel rows next to a strip border of the tiled transforms
-  against the other rows, and (up to 4096²) the largest pixel difference from an untiled
+  seams checked: PSNR of the pixels within 2 of a tile border of the tiled transforms
+  against the other pixels, and (up to 4096²) the largest pixel difference from an untiled
   decode;
 - crafted headers: the file of the test image relabelled to claim the largest size a
   header can hold (65535²) and the encoder's limit (8192²), decoded in a fresh process:
@@ -75,15 +75,16 @@ elif mode == "seams":
     rgb = np.asarray(Image.open(path).convert("RGB").resize((w, h), Image.LANCZOS)).astype(np.float64)
     data = open(path + f".{w}x{h}.lq", "rb").read()
     out = decompress(data)
-    err = ((out.astype(np.float64) - rgb) ** 2).mean(axis=(1, 2))  # per pixel row
     _, model = load_model(sys.argv[6], int(sys.argv[7]))
-    strip = 16 * tiling._strip_rows(model, -(-w // 16))
-    border = np.zeros(h, dtype=bool)
-    for b in range(strip, h, strip):
+    err = ((out.astype(np.float64) - rgb) ** 2).mean(axis=2)  # per pixel
+    tile = 16 * tiling._tile_side(model)
+    border = np.zeros((h, w), dtype=bool)
+    for b in range(tile, max(h, w), tile):  # 2 pixels on each side of every tile border
         border[max(0, b - 2) : b + 2] = True
+        border[:, max(0, b - 2) : b + 2] = True
     psnr = lambda e: float(10 * np.log10(255.0**2 / e.mean()))
-    record = {"strip_rows_px": strip, "borders": int(border.sum() // 4), "psnr_border_rows": psnr(err[border]),
-              "psnr_other_rows": psnr(err[~border])}
+    record = {"tile_px": tile, "psnr_tile_border_pixels": psnr(err[border]), "psnr_other_pixels": psnr(err[~border]),
+              "share_border_pixels": float(border.mean())}
     if w * h <= 4096 * 4096:
         tiling.TILE_PIXELS = 1 << 40
         whole = decompress(data)

@@ -1,21 +1,35 @@
 """Compress and decompress images with a zoo model into .lq files.
 
-Coding (all probabilities from one deterministic float64 CPU path):
+Two coder profiles (``bitstream/container.py``). Profile 2 (format 1.1, written by
+default) computes every number that decides a probability exactly; profile 1 (format
+1.0) is still decoded. Where they differ, the list says so.
 
+0. Padding. Profile 2: the image is replicate-padded at the bottom and right to a multiple
+   of 16 pixels (the latent grid ``h' × w'`` is ``padded / 16``), and for h_a the latent is
+   replicate-padded to a multiple of 4; ẑ is ``⌈h'/4⌉ × ⌈w'/4⌉`` and the prior network's
+   output (4× ẑ) is cropped to ``h' × w'``. Profile 1: the image is padded to a multiple
+   of 64.
 1. Hyper-latents ẑ: CompressAI's EntropyBottleneck integer CDF tables (frozen in the
    weights file), one categorical per channel; symbols are clamped to each table's range,
    so no escape codes are needed (the decoder uses the clamped values too).
-2. The prior network maps ẑ to per-token parameters (a, b); they are rounded to the grid
-   ``PARAM_STEP`` (integers), and the logit table f[i, v] = (A_i·v − B_i·v²)·PARAM_STEP is
-   exact in float64.
+2. The prior network h_s maps ẑ to per-token parameters (a, b). Profile 2: the integer
+   network of :mod:`leechcodec.intprior` (ẑ as integers, fixed-point weights and
+   activations, exact in any arithmetic order) gives A, B directly on the grid
+   ``PARAM_STEP``, clamped to ``|A| ≤ 4096``, ``−1024 ≤ B ≤ 2048``. Profile 1: float32 h_s,
+   (a, b) clamped and rounded to the grid. The logit table f[i, v] = (A_i·v −
+   B_i·v²)·PARAM_STEP is exact in float64.
 3. Λ24 tokens, hierarchically (alphabets ≤ 4,096), in blocks of 4,096 tokens (token order
    of ``LeechCodecModel.tokens_of``): per block, all shapes; then, per shape, the majors
    (pair / octad / Golay word); then, per shape, the minors (signs / signs / position),
-   each with its exact conditional probability from ``leechcodec.kernels.leech_prior``.
-   BSQ tokens: one binary symbol per bit, p(+1) = σ(2a).
+   each with its exact conditional probability from ``leechcodec.kernels.leech_prior``
+   (float64 in one fixed order per token; profile 2 exponentiates the shape log-probabilities
+   with the kernels' scalar ``exp``, profile 1 with numpy's). BSQ tokens: one binary symbol
+   per bit, p(+1) = σ(2A·PARAM_STEP): profile 2 takes it from a table of correctly rounded
+   values (decimal arithmetic), profile 1 computes it with numpy's ``exp``.
 4. Scalar latents (mean-scale Gaussian prior): the prior network maps ẑ to ``(μ, σ)`` per
-   latent channel and position; the coded integer is ``q = round(y − μ)`` and the decoder
-   rebuilds ``ŷ = q + μ`` (float32, the same operations as the model's forward pass). σ is
+   latent channel and position (profile 2: integers ``M, S`` on the grid 2**-16, ``μ = M·2**-16``
+   rounded once to float32, ``σ = S·2**-16`` exact in float64); the coded integer is
+   ``q = round(y − μ)`` and the decoder rebuilds ``ŷ = q + μ`` (float32). σ is
    replaced by an entry of the fixed table :data:`SCALE_TABLE` (CompressAI's
    ``get_scale_table()``: ``σ_j = exp(log 0.11 + j·(log 256 − log 0.11)/63)``, j = 0..63),
    the nearest in log scale: ``j`` = the number of geometric midpoints
@@ -149,15 +163,14 @@ def _z_hat_float(model: LeechCodecModel, sym: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(z_hat)[None].float()
 
 
-def _prior_strips(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int], device: str | None):
-    """Profile 2: the integer h_s output over strips, cropped to the latent grid ``(h', w')``
+def _prior_tiles(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int], device: str | None):
+    """Profile 2: the integer h_s output over tiles, cropped to the latent grid ``(h', w')``
     (h_s upsamples ẑ by 4; the grid may be up to 3 rows and columns smaller): yields
-    ``(r0, r1, out (2·C_y, r1 − r0, w') int64)``."""
-    for r0, r1, out in intprior.hyper_synthesis_strips(model, intprior.z_integers(model, sym), device):
-        if r0 >= grid[0]:
-            break
-        r1 = min(r1, grid[0])
-        yield r0, r1, out[:, : r1 - r0, : grid[1]]
+    ``(r0, r1, c0, c1, out (2·C_y, r1 − r0, c1 − c0) int64)``."""
+    for r0, r1, c0, c1, out in intprior.hyper_synthesis_tiles(model, intprior.z_integers(model, sym), device):
+        r1, c1 = min(r1, grid[0]), min(c1, grid[1])
+        if r0 < r1 and c0 < c1:
+            yield r0, r1, c0, c1, out[:, : r1 - r0, : c1 - c0]
 
 
 def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
@@ -171,10 +184,10 @@ def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: t
     k = m // dim
     a = np.empty((k, *grid, dim), dtype=np.int16)  # token order: (k, rows, cols) × D
     b = np.empty_like(a)
-    for r0, r1, out in _prior_strips(model, sym, grid, device):
-        rows = r1 - r0
-        a[:, r0:r1] = np.clip(out[:m], -_A_INT, _A_INT).reshape(k, dim, rows, -1).transpose(0, 2, 3, 1)
-        b[:, r0:r1] = np.clip(out[m:], *_B_INT).reshape(k, dim, rows, -1).transpose(0, 2, 3, 1)
+    for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
+        shape = (k, dim, r1 - r0, c1 - c0)
+        a[:, r0:r1, c0:c1] = np.clip(out[:m], -_A_INT, _A_INT).reshape(shape).transpose(0, 2, 3, 1)
+        b[:, r0:r1, c0:c1] = np.clip(out[m:], *_B_INT).reshape(shape).transpose(0, 2, 3, 1)
     return a.reshape(-1, dim), b.reshape(-1, dim)
 
 
@@ -188,10 +201,10 @@ def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid
     m, bits = model.config.latent_channels, intprior.OUT_BITS["scalar"]
     means = np.empty((m, *grid), dtype=np.float32)
     idx = np.empty((m, *grid), dtype=np.int8)
-    for r0, r1, out in _prior_strips(model, sym, grid, device):
-        means[:, r0:r1] = np.ldexp(out[:m].astype(np.float64), -bits)  # one rounding to float32
+    for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
+        means[:, r0:r1, c0:c1] = np.ldexp(out[:m].astype(np.float64), -bits)  # one rounding to float32
         scales = np.ldexp(out[m:].astype(np.float64), -bits)  # exact: |out| < 2**53
-        idx[:, r0:r1] = np.searchsorted(_SCALE_BOUNDS, scales.ravel(), side="left").reshape(scales.shape)
+        idx[:, r0:r1, c0:c1] = np.searchsorted(_SCALE_BOUNDS, scales.ravel(), side="left").reshape(scales.shape)
     return torch.from_numpy(means)[None], idx.reshape(-1).astype(np.int64)
 
 

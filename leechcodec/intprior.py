@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from leechcodec.kernels import intnet
 
 __all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hyper_synthesis", "z_integers",
-           "hyper_synthesis", "hyper_synthesis_strips", "hyper_synthesis_torch"]
+           "hyper_synthesis", "hyper_synthesis_tiles", "hyper_synthesis_torch", "TILE_BYTES"]
 
 Z_BITS = 8
 HIDDEN_BITS = 12
@@ -103,31 +103,29 @@ def hyper_synthesis(model, z_int: np.ndarray) -> np.ndarray:
     return intnet.forward(integer_hyper_synthesis(model), z_int)
 
 
-#: Bytes of float64 work per output element of h_s (output, accumulators, int64 copies).
-_STRIP_BUDGET = 1 << 28
+#: Bytes of a tile's work in h_s (its widest output with a few int64/float64 copies).
+TILE_BYTES = 1 << 26
 
 
-def hyper_synthesis_strips(model, z_int: np.ndarray, device: str | torch.device | None = None):
-    """:func:`hyper_synthesis` over strips of ẑ rows, so that memory is bounded by a strip
+def hyper_synthesis_tiles(model, z_int: np.ndarray, device: str | torch.device | None = None):
+    """:func:`hyper_synthesis` over tiles of ẑ, so that memory is bounded by a tile
     (``device``: compute with torch on that device instead of the numpy spec; same integers).
 
-    Yields ``(r0, r1, out)``: ``out`` is ``(2·C_y, r1 − r0, W')`` int64, rows ``r0..r1`` of the
-    whole output. Each strip is computed from its ẑ rows plus a halo that covers h_s's
-    receptive field (:func:`_halo`); the network is exact, so strips equal the whole."""
+    Yields ``(r0, r1, c0, c1, out)``: ``out`` is ``(2·C_y, r1 − r0, c1 − c0)`` int64, that
+    part of the whole output. Each tile is computed from its ẑ plus a halo that covers h_s's
+    receptive field (:func:`_halo`); the network is exact, so tiles equal the whole."""
+    from leechcodec.tiling import tiles
+
     net = integer_hyper_synthesis(model)
     up = _upsampling(net)
-    h, w = z_int.shape[1:]
     halo = _halo(net)
-    per_row = 8 * 4 * up * w * up * max(layer.out_channels for layer in net.layers)
-    rows = max(1, _STRIP_BUDGET // per_row - 2 * halo)
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        lo, hi = max(0, r0 - halo), min(h, r1 + halo)
-        if device is None:
-            out = intnet.forward(net, z_int[:, lo:hi])
-        else:
-            out = hyper_synthesis_torch(model, z_int[:, lo:hi], device)
-        yield up * r0, up * r1, out[:, up * (r0 - lo) : up * (r1 - lo)]
+    per_z = 8 * 4 * up * up * max(layer.out_channels for layer in net.layers)
+    side = max(1, math.isqrt(TILE_BYTES // per_z) - 2 * halo)
+    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(*z_int.shape[1:], side, halo):
+        part = z_int[:, lo_r:hi_r, lo_c:hi_c]
+        out = intnet.forward(net, part) if device is None else hyper_synthesis_torch(model, part, device)
+        yield (up * r0, up * r1, up * c0, up * c1,
+               out[:, up * (r0 - lo_r) : up * (r1 - lo_r), up * (c0 - lo_c) : up * (c1 - lo_c)])
 
 
 def _upsampling(net: intnet.IntNetwork) -> int:
@@ -138,13 +136,16 @@ def _upsampling(net: intnet.IntNetwork) -> int:
 
 
 def _halo(net: intnet.IntNetwork) -> int:
-    """Input rows on each side that cover the receptive field: every layer reaches
-    ``k // 2 + 1`` of its own input rows (one more for the stride's alignment)."""
-    halo, res = 0, Fraction(1)  # res: the layer's input resolution relative to ẑ
+    """ẑ rows (and columns) on each side that cover the receptive field, plus one: a layer
+    reads ``max(p, k − 1 − p)`` input rows beyond an output's own position (divided by the
+    stride for a transposed convolution), counted at ẑ's resolution."""
+    reach, res = Fraction(0), Fraction(1)  # res: the layer's input resolution relative to ẑ
     for layer in net.layers:
-        halo += math.ceil((layer.weight.shape[-1] // 2 + 1) / res)
+        k, p = layer.weight.shape[-1], layer.padding
+        radius = Fraction(max(p, k - 1 - p), layer.stride if layer.transposed else 1)
+        reach += math.ceil(radius) / res
         res = res * layer.stride if layer.transposed else res / layer.stride
-    return halo
+    return math.ceil(reach) + 1
 
 
 def _torch_layer(x: Tensor, layer: intnet.IntLayer) -> Tensor:

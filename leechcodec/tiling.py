@@ -1,33 +1,37 @@
-"""g_a and g_s for coding, over strips of rows so that memory is bounded by a strip.
+"""g_a and g_s for coding, over tiles so that memory is bounded by a tile.
 
 Large images do not fit the plain forward pass: for 8192×8192 pixels, one 64-channel
 activation of g_a or g_s at half resolution is 4.3 GB in float32. :func:`analyze` and
-:func:`synthesize` run the transforms on horizontal strips of latent rows, each with
-:data:`HALO` latent rows of context on both sides, and keep only the strip's own rows.
-The halo covers the receptive field (g_a reaches about 30 pixels, g_s about 3 latent rows,
-with four 5×5 layers at strides 2), so a strip computes the same function as the whole
-image; only float rounding can differ (the convolution backend may sum in another order
-for another tensor size): decoded pixels differ from an untiled decode by at most ±1, and
-there is no seam (``bench/portability.py`` measures PSNR at strip borders against the
-interior). Images of at most :data:`TILE_PIXELS` pixels run in one piece.
+:func:`synthesize` run the transforms on square tiles of the latent grid, each with
+:data:`HALO` latent rows and columns of context on every side, and keep only the tile's
+own part. The halo covers the receptive field (g_a reaches about 30 pixels, g_s about 2
+latent rows, with four 5×5 layers at strides 2), so a tile computes the same function as
+the whole image; only float rounding can differ (the convolution backend may sum in
+another order for another tensor size), so decoded pixels differ from an untiled decode
+by at most ±1 and there is no seam (``bench/bench_codec.py --large`` measures PSNR next
+to tile borders against the rest, and the difference from an untiled decode). Images of
+at most :data:`TILE_PIXELS` pixels run in one piece.
 
-Strip heights come from :data:`STRIP_BYTES`, the size of the largest activation of a strip.
+Tile sides come from :data:`TILE_BYTES`, the size of the largest activation of a tile
+with its halo.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from compressai.layers import GDN
 
-__all__ = ["TILE_PIXELS", "HALO", "STRIP_BYTES", "run_transform", "analyze", "synthesize"]
+__all__ = ["TILE_PIXELS", "HALO", "TILE_BYTES", "run_transform", "analyze", "synthesize", "tiles"]
 
 #: Images with more (padded) pixels than this are coded in strips.
 TILE_PIXELS = 1 << 22
 #: Latent rows of context above and below each strip.
 HALO = 4
-#: Bytes of a strip's largest activation (float32, the widest layer at half resolution).
-STRIP_BYTES = 1 << 27
+#: Bytes of a tile's largest activation (float32, the widest layer at half resolution).
+TILE_BYTES = 1 << 26
 #: Above this many latent elements, GDN layers run in place over row strips.
 LEAN_GDN_ELEMENTS = 1 << 26
 _SCALE = 16  # pixels per latent row
@@ -51,25 +55,30 @@ def run_transform(layers: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _strip_rows(model, latent_width: int) -> int:
-    """Latent rows per strip: the widest activation (half resolution) within STRIP_BYTES."""
-    per_row = 4 * model.config.channels * (_SCALE // 2) * latent_width * (_SCALE // 2)
-    return max(1, STRIP_BYTES // per_row - 2 * HALO)
+def tiles(n_rows: int, n_cols: int, side: int, halo: int):
+    """Cover an ``n_rows × n_cols`` grid with ``side × side`` tiles; yields
+    ``(r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c)``: the tile, and the tile grown by ``halo``
+    on every side (clipped to the grid) that is computed to produce it."""
+    for r0 in range(0, n_rows, side):
+        r1 = min(n_rows, r0 + side)
+        for c0 in range(0, n_cols, side):
+            c1 = min(n_cols, c0 + side)
+            yield r0, r1, c0, c1, max(0, r0 - halo), min(n_rows, r1 + halo), max(0, c0 - halo), min(n_cols, c1 + halo)
 
 
-def _strips(n_rows: int, rows: int):
-    for r0 in range(0, n_rows, rows):
-        r1 = min(n_rows, r0 + rows)
-        yield r0, r1, max(0, r0 - HALO), min(n_rows, r1 + HALO)
+def _tile_side(model) -> int:
+    """Latent rows (and columns) per tile: the widest activation (half resolution, 8×8
+    values per latent position) of a tile with its halo within TILE_BYTES."""
+    per_latent = 4 * model.config.channels * (_SCALE // 2) ** 2
+    return max(1, math.isqrt(TILE_BYTES // per_latent) - 2 * HALO)
 
 
-def _pixels(rgb: np.ndarray, rows: np.ndarray, pw: int) -> torch.Tensor:
-    """Pixel rows ``rows`` of ``rgb`` replicate-padded to width ``pw`` (rows past the end
-    repeat the last row): ``(1, 3, len(rows), pw)`` float32 in [0, 1]."""
+def _pixels(rgb: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+    """Pixels ``rows × cols`` of ``rgb``, replicate-padded (indices past the end repeat the
+    last row or column): ``(1, 3, len(rows), len(cols))`` float32 in [0, 1]."""
     h, w = rgb.shape[:2]
-    cols = np.minimum(np.arange(pw), w - 1)
-    strip = rgb[np.minimum(rows, h - 1)][:, cols]
-    return torch.from_numpy(np.ascontiguousarray(strip)).permute(2, 0, 1)[None].float() / 255
+    part = rgb[np.minimum(rows, h - 1)][:, np.minimum(cols, w - 1)]
+    return torch.from_numpy(np.ascontiguousarray(part)).permute(2, 0, 1)[None].float() / 255
 
 
 @torch.no_grad()
@@ -78,11 +87,11 @@ def analyze(model, rgb: np.ndarray, ph: int, pw: int) -> torch.Tensor:
     16): ``(1, C, ph/16, pw/16)`` float32."""
     hy, wy = ph // _SCALE, pw // _SCALE
     if ph * pw <= TILE_PIXELS:
-        return run_transform(model.g_a, _pixels(rgb, np.arange(ph), pw))
+        return run_transform(model.g_a, _pixels(rgb, np.arange(ph), np.arange(pw)))
     y = torch.empty(1, model.config.latent_channels, hy, wy)
-    for r0, r1, lo, hi in _strips(hy, _strip_rows(model, wy)):
-        part = run_transform(model.g_a, _pixels(rgb, np.arange(lo * _SCALE, hi * _SCALE), pw))
-        y[:, :, r0:r1] = part[:, :, r0 - lo : r1 - lo]
+    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(hy, wy, _tile_side(model), HALO):
+        x = _pixels(rgb, np.arange(lo_r * _SCALE, hi_r * _SCALE), np.arange(lo_c * _SCALE, hi_c * _SCALE))
+        y[:, :, r0:r1, c0:c1] = run_transform(model.g_a, x)[:, :, r0 - lo_r : r1 - lo_r, c0 - lo_c : c1 - lo_c]
     return y
 
 
@@ -97,10 +106,12 @@ def synthesize(model, y_hat: torch.Tensor, height: int, width: int) -> np.ndarra
     if hy * wy * _SCALE * _SCALE <= TILE_PIXELS:
         return _to_uint8(run_transform(model.g_s, y_hat)[:, :, :height, :width])
     out = np.empty((height, width, 3), dtype=np.uint8)
-    for r0, r1, lo, hi in _strips(hy, _strip_rows(model, wy)):
-        if r0 * _SCALE >= height:
-            break
-        part = run_transform(model.g_s, y_hat[:, :, lo:hi])
-        rows = slice((r0 - lo) * _SCALE, min(r1 * _SCALE, height) - lo * _SCALE)
-        out[r0 * _SCALE : min(r1 * _SCALE, height)] = _to_uint8(part[:, :, rows, :width])
+    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(hy, wy, _tile_side(model), HALO):
+        top, bottom = r0 * _SCALE, min(r1 * _SCALE, height)
+        left, right = c0 * _SCALE, min(c1 * _SCALE, width)
+        if top >= bottom or left >= right:
+            continue
+        part = run_transform(model.g_s, y_hat[:, :, lo_r:hi_r, lo_c:hi_c])
+        out[top:bottom, left:right] = _to_uint8(
+            part[:, :, top - lo_r * _SCALE : bottom - lo_r * _SCALE, left - lo_c * _SCALE : right - lo_c * _SCALE])
     return out

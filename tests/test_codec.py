@@ -213,8 +213,8 @@ def test_crafted_headers_are_refused_before_the_work(tiny_zoo, monkeypatch):
 
 
 @pytest.mark.parametrize("name", MODELS + ["tiny-scalar"])
-def test_strips_decode_like_one_piece(tiny_zoo, monkeypatch, name):
-    """Large images are coded in strips of latent rows with a halo: the same tokens and,
+def test_tiles_decode_like_one_piece(tiny_zoo, monkeypatch, name):
+    """Large images are coded in tiles of the latent grid with a halo: the same tokens and,
     up to float rounding (±1), the same pixels as the one-piece transforms, with no seam."""
     from leechcodec import tiling
 
@@ -223,11 +223,11 @@ def test_strips_decode_like_one_piece(tiny_zoo, monkeypatch, name):
     whole = compress(model, entry, rgb).data
     plain = decompress(whole)
     monkeypatch.setattr(tiling, "TILE_PIXELS", 0)
-    monkeypatch.setattr(tiling, "STRIP_BYTES", 1)  # one latent row per strip: 13 strips
-    assert tiling._strip_rows(model, 6) == 1
-    # g_s in strips on the same tokens: the one-piece pixels up to ±1.
+    monkeypatch.setattr(tiling, "TILE_BYTES", 1)  # one latent position per tile: 13 × 6 tiles
+    assert tiling._tile_side(model) == 1
+    # g_s in tiles on the same tokens: the one-piece pixels up to ±1.
     assert np.abs(decompress(whole).astype(int) - plain.astype(int)).max() <= 1
-    # g_a in strips: the same latents up to float rounding, so (almost always) the same file.
+    # g_a in tiles: the same latents up to float rounding, so (almost always) the same file.
     tiled = compress(model, entry, rgb).data
     assert abs(len(tiled) - len(whole)) <= 0.01 * len(whole)
     assert decompress(tiled).shape == rgb.shape

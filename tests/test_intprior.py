@@ -50,16 +50,26 @@ def test_thread_counts_give_the_same_integers(tiny_zoo):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_strips_equal_the_whole(tiny_zoo, name, monkeypatch):
+def test_tiles_equal_the_whole(tiny_zoo, name, monkeypatch):
     _, model = load_model(name, 1)
-    z = intprior.z_integers(model, _symbols(model, 11, 4, seed=5))
+    z = intprior.z_integers(model, _symbols(model, 11, 9, seed=5))
     whole = intprior.hyper_synthesis(model, z)
-    for budget in (1, 1 << 16):  # one ẑ row per strip, then a few
-        monkeypatch.setattr(intprior, "_STRIP_BUDGET", budget)
-        parts = list(intprior.hyper_synthesis_strips(model, z))
+    for budget in (1, 1 << 20):  # one ẑ position per tile, then a few
+        monkeypatch.setattr(intprior, "TILE_BYTES", budget)
+        covered = np.zeros(whole.shape[1:], dtype=int)
+        parts = list(intprior.hyper_synthesis_tiles(model, z))
         assert len(parts) > 1
-        assert [p[0] for p in parts][0] == 0 and parts[-1][1] == whole.shape[1]
-        assert np.array_equal(np.concatenate([p[2] for p in parts], axis=1), whole)
+        for r0, r1, c0, c1, out in parts:
+            assert np.array_equal(out, whole[:, r0:r1, c0:c1])
+            covered[r0:r1, c0:c1] += 1
+        assert (covered == 1).all()
+
+
+def test_halo_covers_the_receptive_field(tiny_zoo):
+    """h_s's transposed 5×5 convolutions at stride 2 and its 3×3 convolution reach
+    1 + 1/2 + 1/4 ẑ rows: a halo of 2, plus 1."""
+    _, model = load_model("tiny-leech", 1)
+    assert intprior._halo(intprior.integer_hyper_synthesis(model)) == 3
 
 
 @pytest.mark.parametrize("name", FAMILIES)
