@@ -85,6 +85,7 @@ _ESCAPE_OFFSET = 1 << 31  # escaped latents are coded as u = q + 2**31 in two 16
 #: Coder profiles this codec writes and reads, with the format version each is written as.
 _PROFILES = {container.PROFILE_ANS32_P24: (1, 0), container.PROFILE_EXACT_ANS32_P24: (1, 1)}
 _LATENT_STRIDE = 16  # pixels per latent row and column (g_a's stride)
+_QUANTIZE_ELEMENTS = 1 << 22  # latent values per quantizer call in the encoder
 _A_INT = round(A_MAX / PARAM_STEP)  # Λ24 / BSQ parameter ranges on the integer grid
 _B_INT = (round(B_MIN / PARAM_STEP), round(B_MAX / PARAM_STEP))
 
@@ -389,6 +390,17 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: i
         return _encode_latents(model, entry, y, z, h, w, ph, pw, t0, profile)
 
 
+def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
+    """Codeword indices ``(k·h'·w',)`` int64 in token order, quantized in blocks of latent
+    rows (the quantizer's temporaries are several copies of its input)."""
+    k, (h, w) = model.config.tokens, y.shape[2:]
+    idx = np.empty((k, h, w), dtype=np.int64)
+    rows = max(1, _QUANTIZE_ELEMENTS // (y.shape[1] * w))
+    for r0 in range(0, h, rows):
+        idx[:, r0 : r0 + rows] = model.quantizer(y[:, :, r0 : r0 + rows]).indices[0].numpy()
+    return idx.reshape(-1)
+
+
 def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z: torch.Tensor, h: int, w: int,
                     ph: int, pw: int, t0: float, profile: int) -> EncodeResult:
     hyper = ans.SymbolEncoder()
@@ -399,7 +411,7 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
         means, scale_idx = _gaussian_params(model, sym, profile, grid)
         _code_scalar(_scalar_integers(model, y, means), scale_idx, tokens)
     else:
-        idx = model.quantizer(y).indices[0].reshape(-1).numpy().astype(np.int64)  # (k·h'·w',)
+        idx = _token_indices(model, y)
         ai, bi = _token_params(model, sym, profile, grid)
         if model.config.quantizer == "leech24":
             _code_leech(idx, ai, bi, tokens, profile)
