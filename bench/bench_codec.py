@@ -6,7 +6,7 @@
 - file bits vs the ideal information content of every coded symbol, and the container
   overhead in bytes;
 - peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image, and
-  with ``--large 4096,8192`` square images of those sides (the Kodak image upscaled), with
+  with ``--large 4096,8192,65535x1`` images of those sizes (the Kodak image resized), with
   seams checked: PSNR of the pixels within 2 of a tile border of the tiled transforms
   against the other pixels, and (up to 4096²) the largest pixel difference from an untiled
   decode;
@@ -99,11 +99,29 @@ print(json.dumps({"sha256": digest, "seconds": time.perf_counter() - t0,
 """
 
 
+_RSS_WRAPPER = r"""
+import json, resource, subprocess, sys
+run = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(run.stderr)
+print(run.stdout.strip().splitlines()[-1] if run.returncode == 0 else "")
+print(json.dumps({"exit_status": run.returncode,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
 def _child(*args: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True)
-    if res.returncode:
+    """Run the child script in a fresh process; ``max_rss_mib`` is that process's own peak.
+
+    Linux carries a process's peak RSS over fork and exec, so a child started from this
+    (large) process would report at least this process's size: the child is started from a
+    small wrapper process, which reports its child's peak."""
+    res = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, sys.executable, "-c", _CHILD, *args],
+                         capture_output=True, text=True)
+    *out, status = res.stdout.strip().splitlines()
+    status = json.loads(status)
+    if status["exit_status"]:
         raise RuntimeError(res.stderr.strip().splitlines()[-1])
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return {**json.loads(out[-1]), "max_rss_mib": status["peak_rss_mib"]}
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -170,6 +188,7 @@ def _crafted_record(image: str, threads: str, args) -> dict:
     return rec
 
 
+# A small process between this one and the command, for its own peak RSS (see _child).
 _CLI_WRAPPER = r"""
 import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
@@ -195,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-memory", action="store_true", help="skip the 3840x2160 peak-memory runs")
-    p.add_argument("--large", default="", help="comma-separated sides of square images to measure (e.g. 4096,8192)")
+    p.add_argument("--large", default="", help="comma-separated sizes to measure: SIDE or WxH (e.g. 4096,8192,65535x1)")
     p.add_argument("--crafted", action="store_true", help="measure the decoder on crafted oversize headers")
     p.add_argument("--out", default=None, help="write the JSON record here")
     p.add_argument("--refine", type=int, default=0, metavar="N",
@@ -257,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         if not args.skip_memory:
             record["uhd_3840x2160"] = _large_record(str(tmp), t, args, 3840, 2160, seams=False)
-        for side in (int(v) for v in args.large.split(",") if v):
-            record[f"large_{side}x{side}"] = _large_record(str(tmp), t, args, side, side, seams=True)
+        for item in (v for v in args.large.split(",") if v):
+            lw, _, lh = item.partition("x")
+            lw, lh = int(lw), int(lh or lw)
+            record[f"large_{lw}x{lh}"] = _large_record(str(tmp), t, args, lw, lh, seams=min(lw, lh) >= 256)
         if args.crafted:
             record["crafted_headers"] = _crafted_record(str(tmp), t, args)
         if args.refine:
