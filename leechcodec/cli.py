@@ -35,6 +35,9 @@ def _set_threads(n: int | None) -> None:
         raise UserError(str(exc)) from None
 
 
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".heic", ".avif"}
+
+
 def _check_output(path: Path, force: bool, suffix: str | None = None) -> None:
     """Refuse, before any work, an output that cannot be written (the final publish checks
     existence again, atomically: see :func:`leechcodec.fileio.atomic_write_bytes`)."""
@@ -68,6 +71,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from leechcodec.zoo import DEFAULT_MODEL, load_model
 
     out = Path(args.output)
+    if out.suffix.lower() in _IMAGE_SUFFIXES:
+        raise UserError(f"{out}: encode writes a .lq bitstream, not a {out.suffix} image; name the output .lq")
     _check_output(out, args.force)
     rgb = load_image(args.input)
     entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
@@ -199,11 +204,19 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     """The CLI's parser. The ``train`` subcommand's options come from :mod:`leechcodec.train`,
     which imports torch; they are built only when ``command`` is ``"train"``, so that the
     other commands start without loading torch."""
+    from leechcodec import __version__
+    from leechcodec.bitstream.container import FORMAT_VERSION
+
     p = argparse.ArgumentParser(prog="leechcodec", description="Λ24-SQ learned image codec")
     p.add_argument("-v", "--verbose", action="store_true", help="log details; show tracebacks")
+    p.add_argument("--version", action="version",
+                   version=f"leechcodec {__version__} (writes .lq format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]})")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, json_flag: bool = True, threads: bool = True) -> None:
+        # -v also after the subcommand (SUPPRESS: absent here, the top-level value stands)
+        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log details; show tracebacks")
         if json_flag:
             sp.add_argument("--json", action="store_true", help="print one JSON record instead of a summary")
         if threads:

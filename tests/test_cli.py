@@ -163,3 +163,20 @@ def test_runtime_failures_end_in_one_line(tiny_zoo, png, tmp_path, monkeypatch, 
     if isinstance(exc, MemoryError) or "allocate" in str(exc):
         assert "out of memory" in err
     assert not (tmp_path / "x.lq").exists()
+
+
+def test_version_and_verbose_after_the_subcommand(tiny_zoo, png, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and "format 1.1" in capsys.readouterr().out
+    bad = tmp_path / "bad.lq"
+    bad.write_bytes(b"LQ24")
+    with pytest.raises(ValueError):  # -v after the subcommand: the traceback, not one line
+        main(["decode", str(bad), str(tmp_path / "o.png"), "-v"])
+    assert main(["decode", str(bad), str(tmp_path / "o.png")]) == 1
+
+
+def test_encode_refuses_an_image_name_for_the_bitstream(tiny_zoo, png, tmp_path, capsys):
+    assert main(["encode", str(png), str(tmp_path / "x.png"), "--model", "tiny-leech"]) == 1
+    err = capsys.readouterr().err
+    assert "writes a .lq bitstream" in err and not (tmp_path / "x.png").exists()
