@@ -17,7 +17,9 @@ offset  size        type     field
                              at most 256
 8       1           u8       coder profile: 1 (format 1.0) or 2 (format 1.1 and later);
                              see "Coder profiles" below
-9       1           u8       channel mode (3 = RGB, 8 bits per sample)
+9       1           u8       channel mode: 3 = RGB, 8 bits per sample; 1 = grey (format
+                             1.1 and later): coded as RGB with equal channels, and
+                             decoded to one channel, ``(R + G + B + 1) // 3``
 10      4           u32      image height in pixels, 1..65535
 14      4           u32      image width in pixels, 1..65535
 18      1           u8       pad top    \\
@@ -95,6 +97,7 @@ __all__ = [
     "WRITABLE_VERSIONS",
     "CODER_PROFILES",
     "CHANNELS_RGB",
+    "CHANNELS_GREY",
     "CHANNEL_MODES",
     "LqFormatError",
     "LqHeader",
@@ -125,7 +128,10 @@ CODER_PROFILES = {
 #: The first format minor version that may carry each profile.
 _PROFILE_MIN_MINOR = {PROFILE_ANS32_P24: 0, PROFILE_EXACT_ANS32_P24: 1}
 CHANNELS_RGB = 3
-CHANNEL_MODES = {CHANNELS_RGB: "RGB"}
+CHANNELS_GREY = 1
+CHANNEL_MODES = {CHANNELS_RGB: "RGB", CHANNELS_GREY: "grey"}
+#: The first format minor version that may carry each channel mode.
+_CHANNELS_MIN_MINOR = {CHANNELS_RGB: 0, CHANNELS_GREY: 1}
 
 # magic, major, minor, header_size, profile, channels, height, width, 4 pads, hash, key length
 _FIXED = struct.Struct("<4sBBHBBII4B8sB")
@@ -193,6 +199,8 @@ class LqHeader:
         major, minor = self.format_version
         if major != FORMAT_VERSION[0] or not 0 <= minor <= 255:
             raise ValueError(f"format version {major}.{minor} is not 1.x")
+        if minor < _CHANNELS_MIN_MINOR[self.channel_mode]:
+            raise ValueError(f"channel mode {self.channel_mode} needs format 1.1 or later, not {major}.{minor}")
         if minor < _PROFILE_MIN_MINOR[self.coder_profile]:
             raise ValueError(f"coder profile {self.coder_profile} needs format 1.{_PROFILE_MIN_MINOR[self.coder_profile]}"
                              f" or later, not {major}.{minor}")

@@ -124,7 +124,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     rgb = decompress(data)
     seconds = time.perf_counter() - t0
-    save_image(out, rgb, overwrite=args.force)
+    save_image(out, rgb, overwrite=args.force, grey=header.channel_mode == container.CHANNELS_GREY)
     h, w = rgb.shape[:2]
     record = {"input": str(src), "output": str(out), "width": w, "height": h, "bytes": len(data),
               "bpp": 8 * len(data) / (h * w), "seconds": seconds}

@@ -48,6 +48,11 @@ default) computes every number that decides a probability exactly; profile 1 (fo
 
 The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
 the hyper stream, chunk 1 the token (scalar: latent) stream.
+
+Grey images (format 1.1): an input whose three channels are equal is coded like any RGB
+image and marked channel mode 1; the decoder returns ``(R + G + B + 1) // 3`` of its decoded
+channels in all three (the CLI writes a one-channel PNG), so a grey photo never comes back
+tinted.
 """
 
 from __future__ import annotations
@@ -387,7 +392,13 @@ def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: i
         with torch.no_grad():
             z = model.h_a(pad_to_multiple(y, model.stride // _LATENT_STRIDE))
     with torch.no_grad():
-        return _encode_latents(model, entry, y, z, h, w, ph, pw, t0, profile)
+        grey = profile == container.PROFILE_EXACT_ANS32_P24 and _is_grey(rgb)
+        return _encode_latents(model, entry, y, z, h, w, ph, pw, t0, profile, grey)
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    """Whether the three channels are equal (a grey input, converted to RGB on load)."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
 def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
@@ -402,7 +413,7 @@ def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
 
 
 def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z: torch.Tensor, h: int, w: int,
-                    ph: int, pw: int, t0: float, profile: int) -> EncodeResult:
+                    ph: int, pw: int, t0: float, profile: int, grey: bool) -> EncodeResult:
     hyper = ans.SymbolEncoder()
     sym = _code_hyper(model, z, hyper)
     tokens = ans.SymbolEncoder()
@@ -421,6 +432,7 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
     header = container.LqHeader(
         model_key=entry.key, weights_sha256_prefix=container.weights_hash_prefix(entry.sha256), height=h, width=w,
         pad_bottom=ph - h, pad_right=pw - w, coder_profile=profile, format_version=_PROFILES[profile],
+        channel_mode=container.CHANNELS_GREY if grey else container.CHANNELS_RGB,
     )
     data = container.pack(header, chunks)
     return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0, hyper.ideal_bits)
@@ -428,6 +440,7 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
 
 def decompress(data: bytes, prior_device: str | None = None) -> np.ndarray:
     """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file.
+    A grey file (channel mode 1) comes back with three equal channels.
 
     Before any large work the header is checked against the encoder's pixel limit and the
     hyper chunk against the least number of bits its symbols can take. ``prior_device``
@@ -488,6 +501,9 @@ def _decode(data: bytes, prior_device: str | None) -> tuple[np.ndarray, dict[str
         params = {"A": ai, "B": bi, "symbols": idx}
     tokens.finish()
     image = tiling.synthesize(model, y_hat, header.height, header.width)
+    if header.channel_mode == container.CHANNELS_GREY:
+        grey = ((image.astype(np.uint16).sum(axis=2) + 1) // 3).astype(np.uint8)
+        image = np.repeat(grey[:, :, None], 3, axis=2)
     return image, {"hyper_symbols": sym, **params}
 
 

@@ -143,9 +143,10 @@ def to_rgb8(im: Image.Image, name: str = "image") -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 
-def save_image(path: str | os.PathLike[str], array: np.ndarray, overwrite: bool = True) -> None:
+def save_image(path: str | os.PathLike[str], array: np.ndarray, overwrite: bool = True, grey: bool = False) -> None:
     """Write ``(H, W, 3) uint8`` RGB to ``path`` as PNG, atomically (``overwrite=False``:
-    ``FileExistsError`` if ``path`` exists when the file is published)."""
+    ``FileExistsError`` if ``path`` exists when the file is published; ``grey``: a
+    one-channel PNG of the first channel)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"{path}: save_image writes PNG; use a .png file name")
@@ -153,5 +154,5 @@ def save_image(path: str | os.PathLike[str], array: np.ndarray, overwrite: bool 
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 or 0 in array.shape:
         raise ValueError(f"expected a non-empty (H, W, 3) uint8 array, got {array.dtype} {array.shape}")
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    Image.fromarray(np.ascontiguousarray(array[:, :, 0] if grey else array)).save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)

@@ -180,3 +180,19 @@ def test_encode_refuses_an_image_name_for_the_bitstream(tiny_zoo, png, tmp_path,
     assert main(["encode", str(png), str(tmp_path / "x.png"), "--model", "tiny-leech"]) == 1
     err = capsys.readouterr().err
     assert "writes a .lq bitstream" in err and not (tmp_path / "x.png").exists()
+
+
+def test_grey_images_come_back_grey(tiny_zoo, tmp_path, capsys):
+    """A grey input is marked in the header and decoded to one channel, not tinted RGB."""
+    from leechcodec.bitstream import container
+
+    src, lq, out = tmp_path / "grey.png", tmp_path / "g.lq", tmp_path / "g.png"
+    Image.fromarray(random_image(40, 52)[:, :, 1]).save(src)
+    assert main(["encode", str(src), str(lq), "--model", "tiny-leech"]) == 0
+    assert container.peek_header(lq.read_bytes()).channel_mode == container.CHANNELS_GREY
+    assert main(["decode", str(lq), str(out)]) == 0
+    assert Image.open(out).mode == "L"
+    rgb_lq, colour = tmp_path / "c.lq", tmp_path / "colour.png"
+    Image.fromarray(random_image(40, 52)).save(colour)
+    assert main(["encode", str(colour), str(rgb_lq), "--model", "tiny-leech"]) == 0
+    assert container.peek_header(rgb_lq.read_bytes()).channel_mode == container.CHANNELS_RGB

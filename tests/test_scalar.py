@@ -70,6 +70,9 @@ def test_round_trip_in_a_fresh_process(tiny_zoo, tmp_path):
         res = codec.compress(model, entry, rgb)
         data[name] = res.data
         reconstruction = _coded_reconstruction(model, rgb)
+        if name == "gray":  # a grey file decodes to the mean of the decoded channels
+            mean = ((reconstruction.astype(np.uint16).sum(axis=2) + 1) // 3).astype(np.uint8)
+            reconstruction = np.repeat(mean[:, :, None], 3, axis=2)
         out = codec.decompress(res.data)
         assert out.shape == rgb.shape and np.array_equal(out, reconstruction), name
         assert container.peek_header(res.data).model_key == "tiny-scalar.q1"

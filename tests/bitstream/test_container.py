@@ -96,6 +96,10 @@ def test_profile_needs_its_format_version():
     with pytest.raises(ValueError, match="coder profile 2 needs format 1.1"):
         make_header(format_version=(1, 0))
     assert make_header(format_version=(1, 0), coder_profile=lq.PROFILE_ANS32_P24).coder_profile == 1
+    with pytest.raises(ValueError, match="channel mode 1 needs format 1.1"):
+        make_header(format_version=(1, 0), coder_profile=lq.PROFILE_ANS32_P24, channel_mode=lq.CHANNELS_GREY)
+    grey = make_header(channel_mode=lq.CHANNELS_GREY)
+    assert unpack(pack(grey, CHUNKS))[0] == grey
 
 
 def test_header_validation_on_write():
