@@ -33,10 +33,10 @@ def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., 
     def run(args: argparse.Namespace) -> int:
         try:
             return handler(args)
-        except USER_ERRORS as exc:
+        except USER_ERRORS as exc:  # one line and status 1, like the codec's commands
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            print(f"error: {msg}", file=sys.stderr)
-            return 2
+            print(f"leechcodec {getattr(args, 'command', 'bench')}: error: {msg}", file=sys.stderr)
+            return 1
 
     return run
 

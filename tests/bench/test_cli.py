@@ -38,17 +38,19 @@ def test_bench_plot_table_export(image_folder: Path, tmp_path: Path,
     assert "BD-rate against **WebP" in capsys.readouterr().out
 
 
-def test_user_errors_exit_2_without_traceback(tmp_path: Path,
+def test_user_errors_exit_1_in_one_line(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--codecs", "nope", "--data-dir", str(tmp_path)]) == 2
+    assert main(["bench", "--codecs", "nope", "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "unknown codec" in err and "Traceback" not in err
+    assert err.startswith("leechcodec bench: error:") and err.count("\n") == 1
     assert main(["bench", "--dataset", "kodak", "--data-dir", str(tmp_path / "none"),
-                 "--codecs", "jpeg420"]) == 2
+                 "--codecs", "jpeg420"]) == 1
     assert "no images" in capsys.readouterr().err
-    assert main(["plot", str(tmp_path / "missing.json")]) == 2
+    assert main(["plot", str(tmp_path / "missing.json")]) == 1
+    assert capsys.readouterr().err.startswith("leechcodec plot: error:")
     assert main(["bench", "--codecs", "jpeg420", "--params", "webp=1", "--data-dir",
-                 str(tmp_path)]) == 2
+                 str(tmp_path)]) == 1
 
 
 def test_parsers_plug_into_another_cli() -> None:
