@@ -154,6 +154,7 @@ def add_plot_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--table", type=Path, default=None, help="also write a BD-rate table (.md)")
     p.add_argument("--title", default=None)
     p.add_argument("--xmax", type=float, default=2.0, help="largest bpp shown (0: all)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(func=_user_errors(plot_command))
     return p
 
@@ -216,9 +217,19 @@ def _bd_table(ours: list[Any], published: list[Any], anchor_name: str | None,
     return bd_table(everything, matches[0], title)
 
 
+_PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
 def plot_command(args: argparse.Namespace) -> int:
     from leechcodec.bench.plot import plot_rd
 
+    out = args.output
+    if out.suffix.lower() not in _PLOT_SUFFIXES:
+        raise UsageError(f"{out}: plots are written as {', '.join(_PLOT_SUFFIXES)}")
+    targets = [out, *([out.with_suffix(".svg")] if out.suffix.lower() == ".png" else []), *filter(None, [args.table])]
+    existing = [t for t in targets if t.exists()]
+    if existing and not args.force:
+        raise UsageError(f"{existing[0]} exists; use --force to overwrite")
     ours, published, dataset = _load_curves(args)
     title = args.title if args.title is not None else (
         f"{dataset} — RD curves (leechcodec bench)" if dataset else "")

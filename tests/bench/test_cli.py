@@ -79,3 +79,13 @@ def test_module_entry_point_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "leechcodec.bench", "--help"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "bench" in proc.stdout and "plot" in proc.stdout
+
+
+def test_plot_refuses_to_overwrite_and_unknown_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    existing = tmp_path / "rd.png"
+    existing.write_bytes(b"keep")
+    assert main(["plot", str(tmp_path / "missing.json"), "-o", str(existing)]) == 1
+    assert "exists; use --force" in capsys.readouterr().err and existing.read_bytes() == b"keep"
+    assert main(["plot", str(tmp_path / "missing.json"), "-o", str(tmp_path / "rd.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert "plots are written as .png, .svg, .pdf" in err and err.count("\n") == 1
