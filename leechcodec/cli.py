@@ -114,7 +114,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise UserError(f"{src}: no such file")
     t0 = time.perf_counter()
     data = src.read_bytes()
-    header = container.unpack(data)[0]  # structure and checksum, before the model and torch load
+    header = container.peek_header(data)  # before the model and torch load; decompress checks the rest
     if header.height * header.width > MAX_PIXELS:
         raise UserError(f"{src}: header claims {header.width}x{header.height} pixels; "
                         f"the encoder writes at most {MAX_PIXELS:,}")

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from leechcodec.kernels import intnet
+from leechcodec.tiling import tiles
 
 __all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hyper_synthesis", "z_integers",
            "hyper_synthesis", "hyper_synthesis_tiles", "hyper_synthesis_torch", "TILE_BYTES"]
@@ -114,8 +115,6 @@ def hyper_synthesis_tiles(model, z_int: np.ndarray, device: str | torch.device |
     Yields ``(r0, r1, c0, c1, out)``: ``out`` is ``(2·C_y, r1 − r0, c1 − c0)`` int64, that
     part of the whole output. Each tile is computed from its ẑ plus a halo that covers h_s's
     receptive field (:func:`_halo`); the network is exact, so tiles equal the whole."""
-    from leechcodec.tiling import tiles
-
     net = integer_hyper_synthesis(model)
     up = _upsampling(net)
     halo = _halo(net)
