@@ -96,8 +96,11 @@ def _wait(procs: dict[Path, subprocess.Popen], until: float) -> dict[Path, int |
 
 
 def _seconds_per_step(log: Path, skip: int) -> float:
+    """Seconds per step after the first ``skip`` steps (from the start where no record falls
+    there: on CUDA a record holds many steps)."""
     recs = [json.loads(ln) for ln in log.read_text().splitlines() if ln.strip()]
-    a, b = recs[skip - 1], recs[-1]
+    a = ([{"step": 0, "elapsed_s": 0.0}] + [r for r in recs[:-1] if r["step"] <= skip])[-1]
+    b = recs[-1]
     return (b["elapsed_s"] - a["elapsed_s"]) / (b["step"] - a["step"])
 
 

@@ -5,13 +5,26 @@ the hyper-latent rate (the rate the coder pays, up to coder overhead), plus Comp
 EntropyBottleneck auxiliary loss on a separate optimizer.
 
 Device and precision
-    ``--device auto|cpu|cuda`` (auto: CUDA when available) holds the model, the batches
-    and the quantizer search (the numba kernel on CPU, ``leech_search_torch`` on CUDA).
+    ``--device auto|cpu|cuda`` (auto: CUDA when available) holds the model, the training set
+    (uint8, crops cut there: :mod:`leechcodec.traindata`) and the quantizer search (the numba
+    kernel on CPU, ``leech_search_torch`` on CUDA).
     ``--amp off|bf16|fp16`` (default: bf16 on CUDA, off on CPU) runs the transforms g_a,
     g_s, h_a, h_s under autocast. The quantizer search, the EntropyBottleneck and the
     prior's log-probabilities and partition function run in float32
     (``LeechCodecModel.forward`` leaves autocast for them), and so do the loss, the aux
     loss and validation. fp16 scales the loss with a ``GradScaler``.
+    The step (:mod:`leechcodec.trainstep`) reads nothing back to the host; on CUDA it also
+    uses channels-last weights (``--channels-last``), fused Adam and ``torch.compile``d
+    transforms (``--compile``, falling back to eager if compiling fails). On CPU it computes
+    exactly what the original step did; ``--legacy-step`` runs that original step.
+
+Logging, checkpoints and stopping
+    A log record holds the means over the last ``--log-every`` steps (``n``; default 1 on CPU,
+    100 on CUDA, where reading them back waits for the device). Checkpoints are written every
+    ``--ckpt-every`` steps, at the end, and with ``--ckpt-minutes M`` also at the first log
+    point M minutes after the last one. ``--time-limit S`` stops the run, with a checkpoint,
+    at the first log point S seconds after it started: the same command resumes it later,
+    on this machine or another (:mod:`leechcodec.bench.relay` carries runs between machines).
 
 Several processes (DDP)
     Launched by torchrun (``WORLD_SIZE`` > 1), every process joins ``torch.distributed``
@@ -36,8 +49,10 @@ Resume
     Crops come from seeded numpy generators whose states (one per rank) are saved in every
     checkpoint with the torch (and CUDA) RNG states, model, optimizers and grad scaler; a
     run resumed from a checkpoint continues the same sequence as an uninterrupted run with
-    the same seed — bit for bit on CPU (tested for one process and for two gloo processes;
-    CUDA kernels need not be deterministic). Resuming needs the same model configuration,
+    the same seed — bit for bit on CPU (tested for one process, in a fresh process and in a
+    copied run folder, and for two gloo processes; CUDA kernels need not be deterministic).
+    The crop draws do not depend on the device, so a run moved between CPU and GPU keeps its
+    crop sequence. Resuming needs the same model configuration,
     seed and number of processes; device and ``--amp`` may change, and the checkpoint's
     ``segments`` list records which ran from which step.
 """
@@ -53,9 +68,8 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,11 +80,20 @@ from torch.nn.parallel import DistributedDataParallel
 
 from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
 from leechcodec.runtime import set_threads
+from leechcodec.traindata import (  # noqa: F401 — also this module's public names, as before
+    IMAGE_SUFFIXES,
+    CropSampler,
+    DeviceCropSampler,
+    downscaled,
+    list_images,
+    load_training_images,
+)
+from leechcodec.trainstep import AMP_DTYPES, TrainStep, compile_transforms, eager, step_options
 
 log = logging.getLogger("leechcodec.train")
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+#: Steps per log record on CUDA unless ``--log-every`` says otherwise (CPU: every step).
+DEVICE_LOG_EVERY = 100
 
 
 @dataclass
@@ -92,52 +115,12 @@ class TrainConfig:
     ckpt_every: int = 500
     device: str = "auto"  # "auto", "cpu" or "cuda"
     amp: str | None = None  # "off", "bf16", "fp16"; None: bf16 on CUDA, off on CPU
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images found under {folder}")
-    return files
-
-
-def downscaled(im: Image.Image, max_side: int) -> Image.Image:
-    """``im`` in RGB, downscaled (Lanczos) so that its long side is at most ``max_side``."""
-    im = im.convert("RGB")
-    scale = max_side / max(im.size)
-    if scale < 1:
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
-    return im
-
-
-def load_training_images(folder: str | Path, min_side: int, max_side: int) -> list[np.ndarray]:
-    """All images of a folder as uint8 (H, W, 3), downscaled so the long side ≤ max_side."""
-    images = []
-    for path in list_images(folder):
-        with Image.open(path) as im:
-            im = downscaled(im, max_side)
-            if min(im.size) >= min_side:
-                images.append(np.asarray(im))
-    return images
-
-
-class CropSampler:
-    """Random crops with random horizontal flips from a fixed, seeded generator."""
-
-    def __init__(self, images: list[np.ndarray], crop: int, seed: int | Sequence[int]) -> None:
-        self.images, self.crop = images, crop
-        self.rng = np.random.default_rng(seed)
-
-    def batch(self, n: int) -> torch.Tensor:
-        """``n`` crops as ``(n, 3, crop, crop)`` float32 in [0, 1]."""
-        out = np.empty((n, self.crop, self.crop, 3), dtype=np.uint8)
-        for k in range(n):
-            img = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(img.shape[0] - self.crop + 1)
-            x = self.rng.integers(img.shape[1] - self.crop + 1)
-            patch = img[y : y + self.crop, x : x + self.crop]
-            out[k] = patch[:, ::-1] if self.rng.integers(2) else patch
-        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255)
+    log_every: int | None = None  # steps per log record; None: 1 on CPU, DEVICE_LOG_EVERY on CUDA
+    ckpt_minutes: float | None = None  # also checkpoint when this much time has passed since the last one
+    time_limit: float | None = None  # seconds: stop (with a checkpoint) at the first log point after this
+    channels_last: str = "auto"  # "auto" (CUDA: on), "on", "off"
+    compile: str = "auto"  # torch.compile the transforms: "auto" (CUDA: on), "on", "off"
+    legacy_step: bool = False  # the old training step (to measure it; see leechcodec.trainstep)
 
 
 def rank_seed(seed: int, rank: int) -> int | list[int]:
@@ -245,26 +228,69 @@ def _init_distributed(device: torch.device) -> bool:
     return True
 
 
-def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True) -> Path:
+def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True, *, clock: Callable[[], float] = time.perf_counter,
+          deadline: float | None = None, on_checkpoint: Callable[[Path, int], None] | None = None) -> Path:
     """Train (or resume) a run in ``cfg.out``; returns the checkpoint path.
 
     Runs as one process, or as one rank of a torchrun job (see the module docstring).
+    ``clock`` (seconds) times the run, the time-based checkpoints and the stop: training stops
+    with a checkpoint at the first log point at or after ``deadline`` (on ``clock``) or
+    ``cfg.time_limit`` seconds after the call, whichever is first. ``on_checkpoint(path, step)``
+    is called on rank 0 after every checkpoint is written.
     """
+    start = clock()
+    if cfg.time_limit is not None:
+        deadline = min(deadline if deadline is not None else math.inf, start + cfg.time_limit)
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
     owns_group = _init_distributed(device)
     try:
-        return _train(cfg, model_cfg, resume, device, amp)
+        return _train(cfg, model_cfg, resume, device, amp, clock, deadline, on_checkpoint)
     finally:
         if owns_group:
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch.device, amp: str) -> Path:
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
+    """Load an optimizer state, its per-parameter tensors in their parameter's memory format
+    (a fused Adam needs them alike; checkpoints may come from a run with another layout)."""
+    opt.load_state_dict(state)
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def _compile_probe(model: LeechCodecModel, batch: int, crop: int, device: torch.device, step: TrainStep):
+    """One forward and backward of a constant batch (compiles the transforms), leaving the RNG
+    states and gradients as they were."""
+
+    def probe() -> None:
+        cpu_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        try:
+            x = torch.full((batch, 3, crop, crop), 0.5, device=device).contiguous(memory_format=torch.channels_last)
+            with step.autocast:
+                out = model(x)
+            (out.x_hat.float().mean() + out.token_bits.mean() + out.hyper_bits.mean()).backward()
+        finally:
+            model.zero_grad(set_to_none=True)
+            torch.set_rng_state(cpu_rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state(cuda_rng, device)
+
+    return probe
+
+
+def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch.device, amp: str,
+           clock: Callable[[], float], deadline: float | None, on_checkpoint) -> Path:
     distributed = dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     is_main = rank == 0
     per_rank = local_batch(cfg.batch, world)
+    options = step_options(device, cfg.legacy_step, cfg.channels_last, cfg.compile)
+    log_every = 1 if options.legacy else cfg.log_every or (DEVICE_LOG_EVERY if device.type == "cuda" else 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
@@ -272,14 +298,15 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
     model = LeechCodecModel(model_cfg).to(device)
     if rank:  # the same initial weights everywhere, then each rank its own noise
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, rank]).generate_state(1)[0]))
-    aux_names = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
-    aux_params = [p for n, p in model.named_parameters() if n in aux_names]
-    main_params = [p for n, p in model.named_parameters() if n not in aux_names]
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    if device.type == "cuda" and not options.legacy:
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
     images = load_training_images(cfg.data, cfg.crop, cfg.max_side)
-    sampler = CropSampler(images, cfg.crop, rank_seed(cfg.seed, rank))
+    if options.legacy:
+        sampler = CropSampler(images, cfg.crop, rank_seed(cfg.seed, rank))
+    else:
+        sampler = DeviceCropSampler(images, cfg.crop, rank_seed(cfg.seed, rank), device)
+        del images
+    step_fn = TrainStep(model, model, sampler, per_rank, cfg.lmbda, cfg.lr, device, amp, options, world)
     val = []
     if is_main and cfg.val_dir:
         val = [np.asarray(Image.open(p).convert("RGB")) for p in list_images(cfg.val_dir)[: cfg.val_images]]
@@ -292,10 +319,10 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
             raise ValueError(f"{ckpt_path} was trained by {state.get('world_size', 1)} process(es) and this run has "
                              f"{world}; resume with the same number of processes or use a new --out")
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        aux_opt.load_state_dict(state["aux_opt"])
-        if scaler.is_enabled() and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
+        _load_optimizer(step_fn.opt, state["opt"])
+        _load_optimizer(step_fn.aux_opt, state["aux_opt"])
+        if step_fn.scaler.is_enabled() and state.get("scaler"):
+            step_fn.scaler.load_state_dict(state["scaler"])
         rng = _rank_rng(state)[rank]
         sampler.rng.bit_generator.state = rng["sampler"]
         torch.set_rng_state(rng["torch"])
@@ -304,15 +331,18 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
         step, elapsed, segments = state["step"], state["elapsed_s"], state.get("segments", [])
         if is_main:
             log.info("resumed from %s at step %d", ckpt_path, step)
+    if options.compile and step < cfg.steps:
+        options = replace(options, compile=compile_transforms(
+            model, _compile_probe(model, per_rank, cfg.crop, device, step_fn)))
     where = device_name(device)
     segments = [*segments, {"step": step, "device": where, "world_size": world, "amp": amp}]
-    net = model
     if distributed:
         # The quantiles only meet the aux loss, outside forward: keep them out of DDP's reducer.
+        aux_names = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, aux_names)
-        for p in aux_params:
+        for p in step_fn.aux_params:
             dist.broadcast(p.data, 0)
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        step_fn.net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     log_file = bar = None
     if is_main:
         log_path = out / "log.jsonl"
@@ -320,83 +350,80 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
             kept = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
             log_path.write_text("".join(ln + "\n" for ln in kept))
         log_file = open(log_path, "a")
+        log.info("step: %s, %d per log record", options.describe(), log_every)
         try:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
         except ImportError:  # pragma: no cover
             pass
-    autocast = torch.autocast(device.type, dtype=AMP_DTYPES[amp]) if amp != "off" else nullcontext()
     model.train()
+    ckpt_s = cfg.ckpt_minutes * 60 if cfg.ckpt_minutes else None
+    mark = last_ckpt = clock()
     while step < cfg.steps:
-        t0 = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
-        x = sampler.batch(per_rank).to(device, non_blocking=True)
+        step_fn.set_lr(learning_rate(cfg, step))
         mix = quant_mix(cfg, step)
-        with autocast:
-            outp = net(x, quant_mix=mix)
-        npix = x.shape[0] * x.shape[2] * x.shape[3]
-        bpp = (outp.token_bits.sum() + outp.hyper_bits.sum()) / npix
-        mse = torch.mean((outp.x_hat.float() - x) ** 2)
-        loss = cfg.lmbda * 255**2 * mse + bpp
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
-        scaler.step(opt)
-        scaler.update()
-        aux_loss = model.entropy_bottleneck.loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux_loss.backward()
-        if distributed:
-            for p in aux_params:
-                dist.all_reduce(p.grad)
-                p.grad /= world
-        aux_opt.step()
+        step_fn(mix)
         step += 1
-        elapsed += time.perf_counter() - t0
-        stats = torch.stack([loss.detach(), bpp.detach(), mse.detach()])
-        if distributed:
-            dist.all_reduce(stats)
-            stats /= world
-        loss_v, bpp_v, mse_v = stats.tolist()
+        val_step = bool(cfg.val_dir) and (step % cfg.val_every == 0 or step == cfg.steps)
+        if not (step % log_every == 0 or step % cfg.ckpt_every == 0 or step == cfg.steps or val_step):
+            continue
+        # A log point (the same steps on every rank): rank 0's clock decides for all.
+        now, n = clock(), step_fn.pending
+        flags = [float(is_main and ckpt_s is not None and now - last_ckpt >= ckpt_s),
+                 float(is_main and deadline is not None and now >= deadline)]
+        means, (timed_ckpt, stop) = step_fn.take_stats(flags)
+        elapsed += clock() - mark
         if is_main:
-            record = {"step": step, "loss": loss_v, "bpp": bpp_v, "psnr": 10 * math.log10(1 / max(mse_v, 1e-12)),
-                      "aux": aux_loss.item(), "lr": learning_rate(cfg, step - 1), "quant_mix": mix,
-                      "elapsed_s": round(elapsed, 2)}
-            if val and (step % cfg.val_every == 0 or step == cfg.steps):
-                record.update({f"val_{k}": v for k, v in validate(model, val, device).items()})
+            record = {"step": step, "loss": means["loss"], "bpp": means["bpp"],
+                      "psnr": 10 * math.log10(1 / max(means["mse"], 1e-12)), "aux": means["aux"],
+                      "lr": learning_rate(cfg, step - 1), "quant_mix": mix, "n": n, "elapsed_s": round(elapsed, 2)}
+            if val and val_step:
+                with eager():
+                    record.update({f"val_{k}": v for k, v in validate(model, val, device).items()})
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(bpp=f"{bpp_v:.3f}", psnr=f"{record['psnr']:.2f}")
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            weights = model.state_dict()
-            mine = ({"sampler": sampler.rng.bit_generator.state, "torch": torch.get_rng_state(),
-                     "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None},
-                    state_sha256(weights))
-            ranks = [mine]
-            if distributed:
-                ranks = [None] * world
-                dist.all_gather_object(ranks, mine)
-            hashes = [h for _, h in ranks]
-            if len(set(hashes)) > 1:
-                raise RuntimeError(f"the ranks' weights differ at step {step} (sha256 {hashes})")
+                bar.update(n)
+                bar.set_postfix(bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or timed_ckpt or stop:
+            _checkpoint(ckpt_path, model, step_fn, sampler, device, is_main, step=step, elapsed_s=elapsed,
+                        model_config=model_cfg.to_dict(), train_config=dict(cfg.__dict__),
+                        crops_seen=step * cfg.batch, device=where, world_size=world, amp=amp, segments=segments,
+                        step_options=options.describe())
+            if is_main and on_checkpoint is not None:
+                on_checkpoint(ckpt_path, step)
+            last_ckpt = clock()
+        mark = clock()
+        if stop:
             if is_main:
-                save_checkpoint(
-                    ckpt_path, model=weights, opt=opt.state_dict(), aux_opt=aux_opt.state_dict(),
-                    scaler=scaler.state_dict(), rank_rng=[r for r, _ in ranks], rank_state_sha256=hashes,
-                    step=step, elapsed_s=elapsed, model_config=model_cfg.to_dict(), train_config=dict(cfg.__dict__),
-                    crops_seen=step * cfg.batch, device=where, world_size=world, amp=amp,
-                    segments=segments,
-                )
+                log.info("stopped at step %d: time is up", step)
+            break
     if bar is not None:
         bar.close()
     if log_file is not None:
         log_file.close()
     return ckpt_path
+
+
+def _checkpoint(path: Path, model: LeechCodecModel, step_fn: TrainStep, sampler, where: torch.device, is_main: bool,
+                **record) -> None:
+    """Check that every rank holds the same weights and save the resumable state (rank 0)."""
+    weights = model.state_dict()
+    mine = ({"sampler": sampler.rng.bit_generator.state, "torch": torch.get_rng_state(),
+             "cuda": torch.cuda.get_rng_state(where) if where.type == "cuda" else None},
+            state_sha256(weights))
+    ranks = [mine]
+    if step_fn.distributed:
+        ranks = [None] * step_fn.world
+        dist.all_gather_object(ranks, mine)
+    hashes = [h for _, h in ranks]
+    if len(set(hashes)) > 1:
+        raise RuntimeError(f"the ranks' weights differ at step {record['step']} (sha256 {hashes})")
+    if is_main:
+        save_checkpoint(path, model=weights, opt=step_fn.opt.state_dict(), aux_opt=step_fn.aux_opt.state_dict(),
+                        scaler=step_fn.scaler.state_dict(), rank_rng=[r for r, _ in ranks], rank_state_sha256=hashes,
+                        **record)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -428,6 +455,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "quantizer, prior and EntropyBottleneck stay float32")
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads (per process)")
     p.add_argument("--no-resume", action="store_true", help="refuse to resume; start over")
+    p.add_argument("--log-every", type=int, default=None,
+                   help=f"steps per log record (their means); default 1 on CPU, {DEVICE_LOG_EVERY} on CUDA")
+    p.add_argument("--ckpt-minutes", type=float, default=None,
+                   help="also write a checkpoint when this many minutes have passed since the last one")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds: stop with a checkpoint at the first log point after this (resume later)")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                   help="weights and activations in NHWC (auto: on CUDA)")
+    p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
+                   help="torch.compile the transforms, falling back to eager if that fails (auto: on CUDA)")
+    p.add_argument("--legacy-step", action="store_true",
+                   help="the old training step (host crops, a sync per step), to measure against")
     return p
 
 
@@ -436,7 +475,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, lmbda=args.lmbda, steps=args.steps, batch=args.batch,
                       crop=args.crop, lr=args.lr, quant_warmup=args.quant_warmup, seed=args.seed, max_side=args.max_side,
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
-                      ckpt_every=args.ckpt_every, device=args.device, amp=args.amp)
+                      ckpt_every=args.ckpt_every, device=args.device, amp=args.amp, log_every=args.log_every,
+                      ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, channels_last=args.channels_last,
+                      compile=args.compile, legacy_step=args.legacy_step)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,
                        channels=args.channels, hyper_channels=args.hyper_channels)
     if args.no_resume and (Path(args.out) / "checkpoint.pt").exists():

@@ -111,3 +111,41 @@ def test_fp16_grad_scaler_resumes(image_folder, tmp_path):
     assert resumed["scaler"] == full["scaler"]
     for key, value in full["model"].items():
         assert torch.equal(value, resumed["model"][key]), key
+
+
+def test_bf16_training_rate_and_files_match_float32(image_folder, tmp_path, monkeypatch):
+    """bf16 autocast changes the transforms' rounding, not the rate: the same weights and crops
+    give the same training bpp within 1 %; the bf16-trained model estimates the same rate with
+    and without autocast, and its files (coded in float32) cost and decode like those of
+    the same run trained in float32."""
+    from leechcodec.codec import compress, decompress
+    from leechcodec.models import pad_to_multiple
+    from leechcodec.zoo import load_model
+
+    from .conftest import random_image
+
+    torch.set_num_threads(1)
+    for amp in ("off", "bf16"):
+        _run(image_folder, tmp_path / amp, 4, amp)
+        export.export_checkpoint(tmp_path / amp / "checkpoint.pt", f"m-{amp}", 1, tmp_path / "zoo")
+    logs = {amp: [json.loads(ln) for ln in (tmp_path / amp / "log.jsonl").read_text().splitlines()]
+            for amp in ("off", "bf16")}
+    assert logs["bf16"][0]["bpp"] == pytest.approx(logs["off"][0]["bpp"], rel=0.01)  # step 1: same weights
+    monkeypatch.setenv("LEECHCODEC_ZOO", str(tmp_path / "zoo"))
+    rgb = random_image(128, 192, seed=7)
+    x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, 64)
+    files, psnr = {}, {}
+    for amp in ("off", "bf16"):
+        entry, model = load_model(f"m-{amp}", 1)
+        files[amp] = compress(model, entry, rgb)
+        out = decompress(files[amp].data)
+        psnr[amp] = 10 * np.log10(255**2 / np.mean((out.astype(float) - rgb) ** 2))
+    with torch.no_grad():
+        est32 = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            est16 = model(x)
+    bits = [float(e.token_bits.sum() + e.hyper_bits.sum()) for e in (est32, est16)]
+    assert bits[1] == pytest.approx(bits[0], rel=0.01)
+    assert files["bf16"].ideal_bits == pytest.approx(files["off"].ideal_bits, rel=0.01)
+    assert len(files["bf16"].data) == pytest.approx(len(files["off"].data), rel=0.02)
+    assert abs(psnr["bf16"] - psnr["off"]) < 0.1
