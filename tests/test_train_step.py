@@ -208,3 +208,29 @@ def test_bsq_step_has_no_host_sync_on_cuda(image_folder, tmp_path):
         torch.cuda.set_sync_debug_mode("default")
     means, _ = step.take_stats()
     assert np.isfinite(list(means.values())).all()
+
+
+@pytest.mark.timeout(300)
+def test_cli_resume_in_a_fresh_process_from_a_copied_folder(image_folder, tmp_path):
+    """``leechcodec train`` for 4 steps = 2 steps, the run folder copied, 2 more in a new process."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+    def cli(out, steps: int) -> dict:
+        cmd = [sys.executable, "-m", "leechcodec.cli", "train", "--data", str(image_folder), "--out", str(out),
+               "--steps", str(steps), "--batch", "2", "--crop", "64", "--lr", "1e-3", "--tokens", "1", "--channels",
+               "8", "--hyper-channels", "8", "--device", "cpu", "--threads", "1"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return torch.load(out / "checkpoint.pt", weights_only=False)
+
+    full = cli(tmp_path / "full", 4)
+    cli(tmp_path / "half", 2)
+    shutil.copytree(tmp_path / "half", tmp_path / "moved")
+    resumed = cli(tmp_path / "moved", 4)
+    assert [s["step"] for s in resumed["segments"]] == [0, 2]
+    assert train.state_sha256(resumed["model"]) == train.state_sha256(full["model"])

@@ -1,0 +1,128 @@
+"""The training relay on the CPU, end to end with tiny runs: train → stop → resume elsewhere
+(a copied folder, a fresh process) → the uninterrupted run's weights. Clocks are injected;
+nothing depends on the machine's speed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from leechcodec import train
+from leechcodec.bench import relay
+
+from ..conftest import write_image_folder
+
+TINY = ["--tokens", "1", "--channels", "8", "--hyper-channels", "8", "--steps", "6", "--batch", "2", "--crop", "64",
+        "--lr", "1e-3"]
+
+
+class FakeClock:
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+@pytest.fixture
+def packed(tmp_path) -> Path:
+    folder = write_image_folder(tmp_path / "imgs", [(80 + 8 * k, 96) for k in range(3)])
+    assert relay.main(["pack", "--data", str(folder), "--out", str(tmp_path / "set.tar"), "--quality", "90"]) == 0
+    return tmp_path / "set.tar"
+
+
+def _run(argv: list[str], clock=None) -> int:
+    torch.set_num_threads(1)
+    return relay.main(["run", "--device", "cpu", "--threads", "1", *argv], **({"clock": clock} if clock else {}))
+
+
+def _weights(folder: Path, tmp: Path) -> dict:
+    relay.join_checkpoint(folder, tmp / "joined.pt")
+    return torch.load(tmp / "joined.pt", weights_only=False)
+
+
+def test_pack_is_reproducible(packed, tmp_path):
+    again = tmp_path / "again.tar"
+    relay.main(["pack", "--data", str(tmp_path / "imgs"), "--out", str(again), "--quality", "90"])
+    assert again.read_bytes() == packed.read_bytes()
+    assert len(train.load_training_images(packed, 64, 1024)) == 3
+
+
+def test_split_and_join(tmp_path):
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(os.urandom(2500))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "checkpoint.pt.07").write_bytes(b"stale")
+    parts = relay.split_checkpoint(ckpt, tmp_path / "out", part_bytes=1000)
+    assert parts["parts"] == ["checkpoint.pt.00", "checkpoint.pt.01", "checkpoint.pt.02"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == parts["parts"]
+    (tmp_path / "out" / relay.MANIFEST).write_text(json.dumps({"checkpoint": parts}))
+    relay.join_checkpoint(tmp_path / "out", tmp_path / "j.pt")
+    assert (tmp_path / "j.pt").read_bytes() == ckpt.read_bytes()
+    (tmp_path / "out" / "checkpoint.pt.01").write_bytes(b"x" * 1000)
+    with pytest.raises(ValueError, match="do not join"):
+        relay.join_checkpoint(tmp_path / "out", tmp_path / "j.pt")
+
+
+@pytest.mark.timeout(300)
+def test_train_stop_resume_elsewhere_equals_uninterrupted(packed, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    full = tmp_path / "full"
+    assert _run(["--pack", str(packed), "--out", str(full), "--run-dir", str(tmp_path / "rf"), "--minutes", "1e6",
+                 *TINY]) == 0
+    summary = json.loads((full / relay.SUMMARY).read_text())
+    assert summary["complete"] and summary["steps"] == 6 and summary["train_share"] > 0
+
+    # A window of 2 "minutes" on a clock that moves 10 s per reading: it stops early, with
+    # time-based checkpoints on the way, and brings back at most 8 files of at most 16 MiB.
+    leg1 = tmp_path / "leg1"
+    assert _run(["--pack", str(packed), "--out", str(leg1), "--run-dir", str(tmp_path / "r1"), "--minutes", "2",
+                 "--margin", "0", "--ckpt-minutes", "0.5", *TINY], clock=FakeClock(10.0)) == 0
+    files = sorted(p.name for p in leg1.iterdir())
+    assert files == ["checkpoint.pt.00", relay.LOG, relay.MANIFEST, relay.SUMMARY]
+    assert all((leg1 / f).stat().st_size <= 16 * 2**20 for f in files)
+    manifest = json.loads((leg1 / relay.MANIFEST).read_text())
+    summary = json.loads((leg1 / relay.SUMMARY).read_text())
+    stopped = manifest["step"]
+    assert 0 < stopped < 6 and not summary["complete"] and len(summary["checkpoints"]) >= 2
+    assert manifest["pack_sha256"] == relay.file_sha256(packed)
+
+    # Elsewhere: a copy of what came back, a fresh process, another run folder.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(leg1, elsewhere / "leg1")
+    shutil.copy(packed, elsewhere / "set.tar")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "leechcodec.bench.relay", "run", "--device", "cpu", "--threads", "1",
+           "--pack", "set.tar", "--resume", "leg1", "--out", "leg2", "--run-dir", "run", "--minutes", "1e6"]
+    proc = subprocess.run(cmd, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    leg2 = elsewhere / "leg2"
+    summary = json.loads((leg2 / relay.SUMMARY).read_text())
+    assert summary["complete"] and (summary["steps_from"], summary["steps_to"]) == (stopped, 6)
+    resumed, uninterrupted = _weights(leg2, tmp_path), _weights(full, tmp_path)
+    assert resumed["step"] == 6
+    assert train.state_sha256(resumed["model"]) == train.state_sha256(uninterrupted["model"])
+    assert [s["step"] for s in resumed["segments"]] == [0, stopped]
+    log = [json.loads(ln) for ln in gzip.decompress((leg2 / relay.LOG).read_bytes()).decode().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 7))
+
+
+def test_resume_refuses_another_pack_and_new_flags(packed, tmp_path):
+    out = tmp_path / "o"
+    assert _run(["--pack", str(packed), "--out", str(out), "--run-dir", str(tmp_path / "r"), "--minutes", "1e6",
+                 *TINY[:-6], "--steps", "1", "--batch", "2", "--crop", "64"]) == 0
+    other = tmp_path / "other.tar"
+    other.write_bytes(packed.read_bytes() + b"\0" * 1024)
+    assert _run(["--pack", str(other), "--out", str(tmp_path / "o2"), "--run-dir", str(tmp_path / "r2"),
+                 "--minutes", "1", "--resume", str(out)]) == 1
+    assert _run(["--pack", str(packed), "--out", str(tmp_path / "o3"), "--run-dir", str(tmp_path / "r3"),
+                 "--minutes", "1", "--resume", str(out), "--lmbda", "0.1"]) == 1
