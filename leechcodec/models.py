@@ -12,7 +12,7 @@ Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottl
 - ``scalar``, the usual learned-codec baseline: every latent channel is rounded to an
   integer around a predicted mean, with a Gaussian prior (mean-scale hyperprior: h_s gives
   ``(means, scales)``, so h_s is the same network as for the other families). Training
-  takes the rate from CompressAI's ``GaussianConditional`` (additive uniform noise) and
+  takes the rate from a ``GaussianConditional`` (additive uniform noise; leechcodec.layers) and
   feeds g_s the straight-through rounded latent ``round(y − μ) + μ``, as CompressAI's
   newer models do; in eval mode the rate is that of the rounded latent. The coder puts the
   scale on a fixed table (:mod:`leechcodec.codec`), so it pays the training rate up to
@@ -26,11 +26,10 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
-from compressai.entropy_models import EntropyBottleneck as _CompressAIBottleneck
-from compressai.entropy_models import GaussianConditional
-from compressai.layers import GDN
 from torch import Tensor, nn
 
+from leechcodec.layers import GDN, GaussianConditional
+from leechcodec.layers import EntropyBottleneck as _Bottleneck
 from leechcodec.prior import bsq_log_prob, leech_log_prob
 from leechcodec.quantizers import (
     BinarySphericalQuantizer,
@@ -100,18 +99,14 @@ def _float32(t: Tensor) -> torch.autocast:
     return torch.autocast(t.device.type, enabled=False)
 
 
-class EntropyBottleneck(_CompressAIBottleneck):
-    """CompressAI's EntropyBottleneck whose ``forward`` needs no host synchronization.
+class EntropyBottleneck(_Bottleneck):
+    """The factorized density of ``z`` (:class:`leechcodec.layers.EntropyBottleneck`, whose
+    ``forward`` permutes by constant axes and needs no host synchronization).
 
-    CompressAI's ``forward`` builds its axis permutation as a tensor on the input's device
-    and unpacks it into ``permute`` (one device-to-host copy per axis, 12 per training step
-    on CUDA). This one permutes by constant axes and is otherwise the same computation,
-    operation for operation: the same noise draw (so the same random-number stream), the
-    same likelihoods and gradients (tested equal to CompressAI's). Parameters, buffers,
-    state-dict keys, ``compress``/``update`` and the aux ``loss`` are CompressAI's.
-
-    ``sync_free = False`` runs CompressAI's own ``forward`` (the old training step, kept
-    reachable to measure it side by side).
+    ``sync_free = False`` permutes the way CompressAI's ``forward`` does, through an index
+    tensor on the input's device unpacked into ``permute`` (one device-to-host copy per
+    axis, 12 per training step on CUDA): the old training step, kept reachable to measure it
+    side by side. Values and gradients are the same either way.
     """
 
     sync_free = True
@@ -119,21 +114,16 @@ class EntropyBottleneck(_CompressAIBottleneck):
     def forward(self, x: Tensor, training: bool | None = None) -> tuple[Tensor, Tensor]:
         """``(B, C, ...)`` → ``(x̂, likelihoods)``, both ``(B, C, ...)``: noisy in training
         mode, rounded around the medians otherwise."""
-        if not self.sync_free:
+        if self.sync_free:
             return super().forward(x, training)
-        if training is None:
-            training = self.training
-        perm = (1, 0, *range(2, x.ndim))  # (B, C, ...) ↔ (C, B, ...): its own inverse
-        x = x.permute(*perm).contiguous()
-        shape = x.size()
-        values = x.reshape(x.size(0), 1, -1)
-        outputs = self.quantize(values, "noise" if training else "dequantize", self._get_medians())
-        likelihood, _, _ = self._likelihood(outputs)
-        if self.use_likelihood_bound:
-            likelihood = self.likelihood_lower_bound(likelihood)
-        outputs = outputs.reshape(shape).permute(*perm).contiguous()
-        likelihood = likelihood.reshape(shape).permute(*perm).contiguous()
-        return outputs, likelihood
+        training = self.training if training is None else training
+        perm = torch.cat((torch.tensor([1, 0], device=x.device), torch.arange(2, x.ndim, device=x.device)))
+        xc = x.permute(*perm).contiguous()
+        values = xc.reshape(xc.size(0), 1, -1)
+        outputs = self._noisy_or_rounded(values, training, self._get_medians())
+        likelihood = self._bound(self._likelihood(outputs)[0])
+        outputs = outputs.reshape(xc.shape).permute(*perm).contiguous()
+        return outputs, likelihood.reshape(xc.shape).permute(*perm).contiguous()
 
 
 def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:

@@ -1,5 +1,8 @@
 """leechcodec.layers against CompressAI's GDN, EntropyBottleneck and GaussianConditional (the oracle)."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -97,3 +100,19 @@ def test_gaussian_conditional_matches_compressai():
         (-torch.log2(la)).sum().backward()
         (-torch.log2(lb)).sum().backward()
         assert torch.equal(ya.grad, yb.grad) and torch.equal(sa.grad, sb.grad)
+
+
+def test_codec_path_does_not_import_compressai(tmp_path):
+    """Encoding and decoding load torch alone (CompressAI costs seconds of start-up)."""
+    code = ("import sys, numpy as np\n"
+            "from leechcodec.codec import compress, decompress\n"
+            "from leechcodec.zoo import DEFAULT_MODEL, load_model\n"
+            "entry, model = load_model(DEFAULT_MODEL)\n"
+            "rgb = (np.arange(32 * 48 * 3) % 251).astype(np.uint8).reshape(32, 48, 3)\n"
+            "out = decompress(compress(model, entry, rgb).data)\n"
+            "assert out.shape == rgb.shape\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('compressai', 'torch_geometric') or m == 'scipy.stats')\n"
+            "print(bad)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
