@@ -35,6 +35,24 @@ def _set_threads(n: int | None) -> None:
         raise UserError(str(exc)) from None
 
 
+def _start_codec(args: argparse.Namespace):
+    """Load torch and the kernels, apply the thread policy, say when numba is about to
+    compile (first run on a machine), and return the progress reporter (or None)."""
+    _set_threads(args.threads)
+    quiet = args.quiet or args.json
+    if not quiet:
+        from leechcodec.kernels import uncached_kernels
+
+        if uncached_kernels():
+            print("leechcodec: compiling the numba kernels for this machine, once (about a minute); "
+                  "later runs load them from numba's cache", file=sys.stderr, flush=True)
+    if quiet:
+        return None
+    from leechcodec.progress import TqdmReporter
+
+    return TqdmReporter(args.command)
+
+
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".heic", ".avif"}
 
 
@@ -74,26 +92,28 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if out.suffix.lower() in _IMAGE_SUFFIXES:
         raise UserError(f"{out}: encode writes a .lq bitstream, not a {out.suffix} image; name the output .lq")
     _check_output(out, args.force)
-    rgb = load_image(args.input)
-    entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
     if args.refine < 0:
         raise UserError(f"--refine must be >= 0, got {args.refine}")
-    bar = None
-    if args.refine:
-        from tqdm import tqdm
+    rgb = load_image(args.input)
+    entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
+    reporter = _start_codec(args)
 
-        bar = tqdm(total=args.refine, desc="refine", unit="it", disable=args.json or None, leave=False)
-
-    def progress(step: int, cost: float) -> None:
+    def refine_progress(step: int, cost: float) -> None:
         if step:
-            bar.update(1)
-            bar.set_postfix(cost=f"{cost:.4f}")
+            reporter.advance(1)
+            reporter.bar.set_postfix(cost=f"{cost:.4f}", refresh=False)
+
+    if reporter is not None and args.refine:
+        reporter.stage("refine", args.refine)
+    from leechcodec.progress import reporting
 
     try:
-        res = compress(model, entry, rgb, refine=args.refine, progress=progress if bar is not None else None)
+        with reporting(reporter):
+            res = compress(model, entry, rgb, refine=args.refine,
+                           progress=refine_progress if reporter is not None and args.refine else None)
     finally:
-        if bar is not None:
-            bar.close()
+        if reporter is not None:
+            reporter.close()
     atomic_write_bytes(out, res.data, overwrite=args.force)
     h, w = rgb.shape[:2]
     record = {"input": str(args.input), "output": str(out), "model": entry.key, "width": w, "height": h,
@@ -118,11 +138,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if header.height * header.width > MAX_PIXELS:
         raise UserError(f"{src}: header claims {header.width}x{header.height} pixels; "
                         f"the encoder writes at most {MAX_PIXELS:,}")
-    if args.threads is not None:
-        _set_threads(args.threads)
     from leechcodec.codec import decompress
+    from leechcodec.progress import reporting
 
-    rgb = decompress(data)
+    reporter = _start_codec(args)
+    try:
+        with reporting(reporter):
+            rgb = decompress(data)
+    finally:
+        if reporter is not None:
+            reporter.close()
     seconds = time.perf_counter() - t0
     save_image(out, rgb, overwrite=args.force, grey=header.channel_mode == container.CHANNELS_GREY)
     h, w = rgb.shape[:2]
@@ -178,6 +203,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sample = Path(__file__).with_name("data") / "sample.png"
     rgb = load_image(sample)
     entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
+    reporter = _start_codec(args)
+    if reporter is not None:
+        reporter.close()  # the sample is small: the notice is what matters here
     res = compress(model, entry, rgb)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sample.lq"
@@ -220,7 +248,11 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
         if json_flag:
             sp.add_argument("--json", action="store_true", help="print one JSON record instead of a summary")
         if threads:
-            sp.add_argument("--threads", type=int, default=None, help="CPU threads for torch and numba")
+            sp.add_argument("--threads", type=int, default=None, metavar="N",
+                            help="CPU threads for torch and the numba kernels alike (default: torch's, "
+                                 "the physical cores this process may use)")
+            sp.add_argument("-q", "--quiet", action="store_true",
+                            help="no progress bar or first-run notice on stderr (they only appear on a terminal)")
 
     sp = sub.add_parser("encode", help="image → .lq")
     sp.add_argument("input")
@@ -278,6 +310,9 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from leechcodec.runtime import configure_environment
+
+    configure_environment()  # before torch or numba load OpenMP
     # CompressAI's import calls torch.jit.script, which recent torch flags as deprecated.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -285,9 +320,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
-        # train sets its own threads; decode sets them after checking the header (torch loads then)
-        if getattr(args, "threads", None) is not None and args.command not in ("train", "decode"):
-            _set_threads(args.threads)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

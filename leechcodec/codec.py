@@ -71,6 +71,7 @@ from leechcodec.bitstream import ans, container
 from leechcodec.imageio import MAX_PIXELS
 from leechcodec.kernels import leech, leech_prior
 from leechcodec.models import A_MAX, B_MAX, B_MIN, PARAM_STEP, LeechCodecModel, pad_to_multiple
+from leechcodec.progress import track
 from leechcodec.zoo import ZooEntry, entry_from_key, load_model
 
 __all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "coding_parameters",
@@ -173,7 +174,8 @@ def _prior_tiles(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int],
     """Profile 2: the integer h_s output over tiles, cropped to the latent grid ``(h', w')``
     (h_s upsamples ẑ by 4; the grid may be up to 3 rows and columns smaller): yields
     ``(r0, r1, c0, c1, out (2·C_y, r1 − r0, c1 − c0) int64)``."""
-    for r0, r1, c0, c1, out in intprior.hyper_synthesis_tiles(model, intprior.z_integers(model, sym), device):
+    tiles = intprior.hyper_synthesis_tiles(model, intprior.z_integers(model, sym), device)
+    for r0, r1, c0, c1, out in track(tiles, "prior"):
         r1, c1 = min(r1, grid[0]), min(c1, grid[1])
         if r0 < r1 and c0 < c1:
             yield r0, r1, c0, c1, out[:, : r1 - r0, : c1 - c0]
@@ -253,8 +255,8 @@ def _sigmoid_table() -> np.ndarray:
     return table
 
 
-def _rows(n: int):
-    for start in range(0, n, _ROWS):
+def _rows(n: int, stage: str):
+    for start in track(range(0, n, _ROWS), stage):
         yield slice(start, min(n, start + _ROWS))
 
 
@@ -266,7 +268,7 @@ def _shape_probs(shape_logp: np.ndarray, profile: int) -> np.ndarray:
 
 def _code_leech(idx: np.ndarray, ai: np.ndarray, bi: np.ndarray, enc: ans.SymbolEncoder, profile: int) -> None:
     """Tokens in blocks of ``_ROWS``; per block: shapes, then majors and minors per shape."""
-    for rows in _rows(len(idx)):
+    for rows in _rows(len(idx), "entropy coding"):
         t = leech_prior.coding_tables(_leech_f(ai[rows], bi[rows]), idx[rows])
         enc.add(t.shape, _shape_probs(t.shape_logp, profile))
         for s in range(3):
@@ -277,7 +279,7 @@ def _code_leech(idx: np.ndarray, ai: np.ndarray, bi: np.ndarray, enc: ans.Symbol
 
 def _decode_leech(ai: np.ndarray, bi: np.ndarray, dec: ans.SymbolDecoder, profile: int) -> np.ndarray:
     out = np.empty(ai.shape[0], dtype=np.int64)
-    for rows in _rows(ai.shape[0]):
+    for rows in _rows(ai.shape[0], "entropy decoding"):
         fb = _leech_f(ai[rows], bi[rows])
         shape = dec.read(_shape_probs(leech_prior.shape_log_probs(fb), profile))
         major = np.zeros_like(shape)
@@ -407,7 +409,7 @@ def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
     k, (h, w) = model.config.tokens, y.shape[2:]
     idx = np.empty((k, h, w), dtype=np.int64)
     rows = max(1, _QUANTIZE_ELEMENTS // (y.shape[1] * w))
-    for r0 in range(0, h, rows):
+    for r0 in track(range(0, h, rows), "quantization"):
         idx[:, r0 : r0 + rows] = model.quantizer(y[:, :, r0 : r0 + rows]).indices[0].numpy()
     return idx.reshape(-1)
 

@@ -22,7 +22,9 @@ import math
 
 import numpy as np
 import torch
-from compressai.layers import GDN
+
+from leechcodec.layers import GDN
+from leechcodec.progress import track
 
 __all__ = ["TILE_PIXELS", "HALO", "TILE_BYTES", "run_transform", "analyze", "synthesize", "tiles"]
 
@@ -37,10 +39,11 @@ LEAN_GDN_ELEMENTS = 1 << 26
 _SCALE = 16  # pixels per latent row
 
 
-def run_transform(layers: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+def run_transform(layers: torch.nn.Sequential, x: torch.Tensor, stage: str | None = None) -> torch.Tensor:
     """Apply ``g_a`` or ``g_s`` in one piece. GDN is pointwise in space, so on large tensors
-    it runs in place over strips of rows (same math, bounded temporaries)."""
-    for layer in layers:
+    it runs in place over strips of rows (same math, bounded temporaries). ``stage``: report
+    the layers as the steps of that progress stage."""
+    for layer in (layers if stage is None else track(layers, stage)):
         if isinstance(layer, GDN) and x.numel() > LEAN_GDN_ELEMENTS:
             c = x.shape[1]
             beta = layer.beta_reparam(layer.beta)
@@ -87,9 +90,9 @@ def analyze(model, rgb: np.ndarray, ph: int, pw: int) -> torch.Tensor:
     16): ``(1, C, ph/16, pw/16)`` float32."""
     hy, wy = ph // _SCALE, pw // _SCALE
     if ph * pw <= TILE_PIXELS:
-        return run_transform(model.g_a, _pixels(rgb, np.arange(ph), np.arange(pw)))
+        return run_transform(model.g_a, _pixels(rgb, np.arange(ph), np.arange(pw)), "analysis")
     y = torch.empty(1, model.config.latent_channels, hy, wy)
-    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(hy, wy, _tile_side(model), HALO):
+    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in track(list(tiles(hy, wy, _tile_side(model), HALO)), "analysis"):
         x = _pixels(rgb, np.arange(lo_r * _SCALE, hi_r * _SCALE), np.arange(lo_c * _SCALE, hi_c * _SCALE))
         y[:, :, r0:r1, c0:c1] = run_transform(model.g_a, x)[:, :, r0 - lo_r : r1 - lo_r, c0 - lo_c : c1 - lo_c]
     return y
@@ -104,9 +107,9 @@ def synthesize(model, y_hat: torch.Tensor, height: int, width: int) -> np.ndarra
     """``g_s`` of ``(1, C, h, w)`` latents, cropped to ``height × width``: ``(H, W, 3)`` uint8."""
     hy, wy = y_hat.shape[2:]
     if hy * wy * _SCALE * _SCALE <= TILE_PIXELS:
-        return _to_uint8(run_transform(model.g_s, y_hat)[:, :, :height, :width])
+        return _to_uint8(run_transform(model.g_s, y_hat, "synthesis")[:, :, :height, :width])
     out = np.empty((height, width, 3), dtype=np.uint8)
-    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(hy, wy, _tile_side(model), HALO):
+    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in track(list(tiles(hy, wy, _tile_side(model), HALO)), "synthesis"):
         top, bottom = r0 * _SCALE, min(r1 * _SCALE, height)
         left, right = c0 * _SCALE, min(c1 * _SCALE, width)
         if top >= bottom or left >= right:
