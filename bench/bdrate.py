@@ -118,4 +118,7 @@ def bd_table(curves: Sequence[Curve], anchor: Curve, title: str = "") -> str:
     lines += ["", f"Akima interpolation (bjontegaard package), over the overlapping quality "
               f"range; † marks an overlap below {MIN_OVERLAP:.0%} of the union of the two "
               "ranges; n/a: fewer than 4 points, no overlap or metric not published."]
+    if any(" images]" in c.label for c in curves):
+        lines += ["", "Curves marked [n of N images] were measured on part of the set; published "
+                  "curves average all N images, so their BD-rates compare different images."]
     return "\n".join(lines) + "\n"

@@ -59,6 +59,18 @@ def _sorted_curve(name: str, label: str, bpp: Any, psnr: Any, ms_ssim: Any, kind
     return Curve(name, label, b[order], p, m, kind, source)
 
 
+def subset_mark(dataset: dict[str, Any]) -> str:
+    """`` [3 of 24 images]`` for a result measured on part of a public set (its curve is
+    then not comparable point for point with published full-set curves), else ``""``."""
+    from leechcodec.bench.datasets import DATASETS
+
+    spec = DATASETS.get(dataset.get("name", ""))
+    n = int(dataset.get("n_images", 0))
+    if spec is None or dataset.get("canonical") or n >= spec.count:
+        return ""
+    return f" [{n} of {spec.count} images]"
+
+
 def curve_from_result(path: str | Path) -> Curve:
     """Our result file as a curve (points with a missing metric drop that metric)."""
     data = load_result(Path(path))
@@ -66,7 +78,7 @@ def curve_from_result(path: str | Path) -> Curve:
     psnr = [p["psnr_rgb"] for p in pts]
     msssim = [p["ms_ssim_rgb"] for p in pts]
     return _sorted_curve(
-        data["codec"]["name"], data["codec"]["label"], [p["bpp"] for p in pts],
+        data["codec"]["name"], data["codec"]["label"] + subset_mark(data["dataset"]), [p["bpp"] for p in pts],
         None if any(v is None for v in psnr) else psnr,
         None if any(v is None for v in msssim) else msssim, "ours", str(path))
 

@@ -44,7 +44,9 @@ METRICS_DOC = {
                    "mean over R,G,B; null if the smaller side < 161",
     "aggregation": "dataset value = mean over images of the per-image values",
     "times": "wall-clock seconds, one thread, encode = writing the file (ffmpeg codecs "
-             "include process start and colour conversion), decode = reading it back",
+             "include process start and colour conversion), decode = reading it back; "
+             "each worker first codes a 64x64 crop once per codec and parameter, untimed "
+             "(model loading and compilation are not in the times)",
 }
 
 _PACKAGES = ("leechcodec", "numpy", "pillow", "pillow_heif", "imagecodecs", "imageio-ffmpeg",
