@@ -15,20 +15,58 @@ modules. Parameter and buffer names, shapes and reparametrizations are CompressA
 state dict loads unchanged, and ``tests/test_layers.py`` checks values and gradients
 against CompressAI's layers.
 
-Forward passes are sync-free: no host copy, no data-dependent shapes. Only the one-off
+Forward passes are sync-free: no host copy, no data-dependent shapes. The one-off
 :meth:`EntropyBottleneck.update` (run by the exporter after training, never by the codec)
-builds integer CDF tables with CompressAI's ``pmf_to_quantized_cdf`` and imports it then.
+builds the integer CDF tables with :func:`pmf_to_quantized_cdf`, the rule of CompressAI's
+C++ helper of that name (which came from ryg_rans), written here in numpy and tested equal
+to it.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LowerBound", "NonNegativeParametrizer", "GDN", "EntropyBottleneck", "GaussianConditional"]
+__all__ = ["LowerBound", "NonNegativeParametrizer", "GDN", "EntropyBottleneck", "GaussianConditional",
+           "pmf_to_quantized_cdf"]
+
+
+def pmf_to_quantized_cdf(pmf, precision: int = 16) -> np.ndarray:
+    """A probability table → a strictly increasing integer CDF from 0 to ``2**precision``.
+
+    ``pmf`` (n,) is rounded to float32, scaled by ``2**precision`` and rounded half away
+    from zero; the counts are rescaled to the total ``2**precision`` (integer division),
+    summed, and the last entry set to the total. Every symbol left with no range then takes
+    one count from the symbol with the smallest range above one (the first such, scanning
+    from symbol 0), shifting the entries in between. Returns ``(n + 1,)`` int64.
+    """
+    p = np.asarray(pmf, dtype=np.float32)
+    total_range = 1 << precision
+    scaled = p * np.float32(total_range)  # exact: a power-of-two scale
+    counts = np.where(scaled >= 0, np.floor(scaled + np.float32(0.5)), np.ceil(scaled - np.float32(0.5)))
+    counts = [int(c) for c in np.maximum(counts, 0)]
+    total = sum(counts)
+    if total <= 0:
+        raise ValueError("the probability table sums to zero")
+    cdf = [0]
+    for c in counts:
+        cdf.append(cdf[-1] + total_range * c // total)
+    cdf[-1] = total_range
+    for i in range(len(cdf) - 1):
+        if cdf[i] == cdf[i + 1]:
+            freqs = [cdf[j + 1] - cdf[j] for j in range(len(cdf) - 1)]
+            best = min((f, j) for j, f in enumerate(freqs) if f > 1)[1]
+            if best < i:
+                for j in range(best + 1, i + 1):
+                    cdf[j] -= 1
+            else:
+                for j in range(i + 1, best + 1):
+                    cdf[j] += 1
+    return np.array(cdf, dtype=np.int64)
 
 
 class _LowerBoundFunction(torch.autograd.Function):
@@ -144,13 +182,11 @@ class _EntropyModel(nn.Module):
         return x.round() if means is None else (x - means).round() + means
 
     def _pmf_to_cdf(self, pmf: Tensor, tail_mass: Tensor, pmf_length: Tensor, max_length: int) -> Tensor:
-        from compressai.entropy_models.entropy_models import pmf_to_quantized_cdf  # export time only
-
         cdf = torch.zeros((len(pmf_length), max_length + 2), dtype=torch.int32)
-        for i, p in enumerate(pmf.cpu()):
-            q = pmf_to_quantized_cdf(torch.cat((p[: int(pmf_length[i])], tail_mass[i].cpu())),
+        for i, p in enumerate(pmf.detach().cpu()):
+            q = pmf_to_quantized_cdf(torch.cat((p[: int(pmf_length[i])], tail_mass[i].detach().cpu())).numpy(),
                                      self.entropy_coder_precision)
-            cdf[i, : q.size(0)] = q
+            cdf[i, : len(q)] = torch.from_numpy(q.astype(np.int32))
         return cdf.to(pmf.device)
 
 

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,6 +101,25 @@ def test_gaussian_conditional_matches_compressai():
         (-torch.log2(la)).sum().backward()
         (-torch.log2(lb)).sum().backward()
         assert torch.equal(ya.grad, yb.grad) and torch.equal(sa.grad, sb.grad)
+
+
+def test_pmf_to_quantized_cdf_matches_compressai():
+    from compressai._CXX import pmf_to_quantized_cdf as theirs
+
+    g = torch.Generator().manual_seed(0)
+    cases = []
+    for n in (2, 3, 17, 200):
+        cases.append(torch.rand(n, generator=g))
+        spiky = torch.rand(n, generator=g) ** 12  # many symbols rounding to zero: the stealing path
+        spiky[n // 2] = 1.0
+        cases.append(spiky)
+        cases.append(torch.full((n,), 1e-9).index_fill_(0, torch.tensor([0]), 1.0))
+    for p in cases:
+        p = p / p.sum()
+        for precision in (16, 12):
+            ours = layers.pmf_to_quantized_cdf(p.numpy(), precision)
+            assert ours.tolist() == list(theirs(p.tolist(), precision))
+            assert ours[0] == 0 and ours[-1] == 1 << precision and (np.diff(ours) > 0).all()
 
 
 def test_codec_path_does_not_import_compressai(tmp_path):
