@@ -29,6 +29,10 @@ class UsageError(ValueError):
 USER_ERRORS = (DatasetError, ResultError, UsageError, KeyError, FileNotFoundError)
 
 
+#: Packages of the ``bench`` extra (pyproject.toml), imported only by the harness.
+_EXTRAS = {"pytorch_msssim", "matplotlib", "imagecodecs", "pillow_heif", "imageio_ffmpeg", "bjontegaard", "compressai"}
+
+
 def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -37,6 +41,12 @@ def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., 
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             print(f"leechcodec {getattr(args, 'command', 'bench')}: error: {msg}", file=sys.stderr)
             return 1
+        except ModuleNotFoundError as exc:  # a lean install (codec only) lacks the harness's packages
+            if exc.name and exc.name.split(".")[0] in _EXTRAS:
+                print(f"leechcodec {getattr(args, 'command', 'bench')}: error: this command needs {exc.name}, "
+                      "one of the benchmark extras: pip install 'leechcodec[bench]'", file=sys.stderr)
+                return 1
+            raise
 
     return run
 
