@@ -82,11 +82,28 @@ def _psnr(a, b) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+def _model_choice(args: argparse.Namespace) -> tuple[str, int | None]:
+    """``(name, quality)`` from ``--model``/``--quality``; a quality the default model lacks
+    is refused with the models that have it."""
+    from leechcodec.zoo import DEFAULT_MODEL, list_models
+
+    name = args.model or DEFAULT_MODEL
+    if args.model is None and args.quality is not None:
+        entries = list_models()
+        if not any(e.name == name and e.quality == args.quality for e in entries):
+            have = sorted({e.name for e in entries if e.quality == args.quality})
+            mine = sorted(e.quality for e in entries if e.name == name)
+            raise UserError(f"the default model {name} has quality {', '.join(map(str, mine)) or 'none'} only; "
+                            + (f"quality {args.quality} exists for --model {' / '.join(have)}" if have
+                               else f"no model has quality {args.quality}") + " (see `leechcodec models`)")
+    return name, args.quality
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from leechcodec.codec import compress
     from leechcodec.fileio import atomic_write_bytes
     from leechcodec.imageio import load_image
-    from leechcodec.zoo import DEFAULT_MODEL, load_model
+    from leechcodec.zoo import load_model
 
     out = Path(args.output)
     if out.suffix.lower() in _IMAGE_SUFFIXES:
@@ -95,7 +112,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.refine < 0:
         raise UserError(f"--refine must be >= 0, got {args.refine}")
     rgb = load_image(args.input)
-    entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
+    entry, model = load_model(*_model_choice(args))
     reporter = _start_codec(args)
 
     def refine_progress(step: int, cost: float) -> None:
@@ -177,18 +194,25 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from leechcodec.zoo import list_models
+    from leechcodec.zoo import DEFAULT_MODEL, get_entry, list_models
 
     entries = list_models()
-    if args.json:  # every registry field: name, quality, quantizer, key, file, sha256, lmbda, budget, provenance
-        print(json.dumps([e.to_json() for e in entries], indent=1))
+    try:
+        default = get_entry(DEFAULT_MODEL).key
+    except ValueError:
+        default = None
+    if args.json:  # every registry field (name, quality, quantizer, key, file, sha256, lmbda, budget,
+        # provenance) and whether encode uses it without --model/--quality
+        print(json.dumps([{**e.to_json(), "default": e.key == default} for e in entries], indent=1))
         return 0
     if not entries:
         print("no models installed")
         return 0
     print(f"{'model':24s} {'quality':>7s}  {'quantizer':9s} {'λ':>8s} {'steps':>7s}  file")
     for e in entries:
-        print(f"{e.name:24s} {e.quality:>7d}  {e.quantizer:9s} {e.lmbda:>8g} {e.budget.get('steps', '?'):>7}  {e.file}")
+        mark = "  (default)" if e.key == default else ""
+        print(f"{e.name:24s} {e.quality:>7d}  {e.quantizer:9s} {e.lmbda:>8g} {e.budget.get('steps', '?'):>7}  "
+              f"{e.file}{mark}")
     return 0
 
 
@@ -198,11 +222,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from leechcodec.codec import compress, decompress
     from leechcodec.imageio import load_image
-    from leechcodec.zoo import DEFAULT_MODEL, load_model
+    from leechcodec.zoo import load_model
 
     sample = Path(__file__).with_name("data") / "sample.png"
     rgb = load_image(sample)
-    entry, model = load_model(args.model or DEFAULT_MODEL, args.quality)
+    entry, model = load_model(*_model_choice(args))
     reporter = _start_codec(args)
     if reporter is not None:
         reporter.close()  # the sample is small: the notice is what matters here
@@ -257,8 +281,11 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     sp = sub.add_parser("encode", help="image → .lq")
     sp.add_argument("input")
     sp.add_argument("output")
-    sp.add_argument("--model", default=None, help="zoo model name (see `leechcodec models`)")
-    sp.add_argument("--quality", type=int, default=None)
+    sp.add_argument("--model", default=None, help="zoo model name (see `leechcodec models`; default: the one "
+                                                   "marked (default))")
+    sp.add_argument("--quality", type=int, default=None, metavar="Q",
+                    help="rate point of the model, 1 (fewest bits) upwards; the zoo families (leech24, bsq, "
+                         "scalar) have 1-6, the default model only 3")
     sp.add_argument("--refine", type=int, default=0, metavar="N",
                     help="N iterations of encoder-side latent refinement: slower encode, lower RD cost, "
                          "same decoder (about 0.4 s per iteration for a 768x512 image on 2 threads; "
@@ -284,8 +311,8 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_models)
 
     sp = sub.add_parser("demo", help="encode + decode the bundled sample photo")
-    sp.add_argument("--model", default=None)
-    sp.add_argument("--quality", type=int, default=None)
+    sp.add_argument("--model", default=None, help="zoo model name (default: the default model)")
+    sp.add_argument("--quality", type=int, default=None, metavar="Q", help="its rate point (see encode --help)")
     common(sp)
     sp.set_defaults(func=cmd_demo)
 

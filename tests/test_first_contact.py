@@ -179,3 +179,23 @@ def test_bench_times_leave_out_the_warm_up(tmp_path, monkeypatch):
     assert calls == [("enc", (64, 64)), ("dec", (64, 64)), ("enc", (80, 96)), ("dec", (80, 96)),
                      ("enc", (80, 96)), ("dec", (80, 96)),
                      ("enc", (64, 64)), ("dec", (64, 64)), ("enc", (80, 96)), ("dec", (80, 96))]
+
+
+def test_models_marks_the_default(monkeypatch, capsys):
+    from leechcodec.zoo import DEFAULT_MODEL, DEFAULT_QUALITY
+
+    monkeypatch.delenv("LEECHCODEC_ZOO", raising=False)
+    assert main(["models"]) == 0
+    marked = [line.split()[:2] for line in capsys.readouterr().out.splitlines() if line.endswith("(default)")]
+    assert marked == [[DEFAULT_MODEL, str(DEFAULT_QUALITY)]]
+    assert main(["models", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["key"] for e in entries if e["default"]] == [f"{DEFAULT_MODEL}.q{DEFAULT_QUALITY}"]
+
+
+def test_quality_the_default_model_lacks_names_the_models_that_have_it(monkeypatch, png, tmp_path, capsys):
+    monkeypatch.delenv("LEECHCODEC_ZOO", raising=False)
+    assert main(["encode", str(png), str(tmp_path / "x.lq"), "--quality", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "has quality 3 only" in err and "--model" in err and "leech24" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.lq").exists()
