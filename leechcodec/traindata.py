@@ -68,10 +68,10 @@ def _decode(source: Path | bytes, min_side: int, max_side: int) -> np.ndarray | 
         return np.asarray(im) if min(im.size) >= min_side else None
 
 
-def load_training_images(source: str | Path, min_side: int, max_side: int,
-                         workers: int | None = None) -> list[np.ndarray]:
-    """All images of a folder or ``.tar`` pack as uint8 ``(H, W, 3)``, downscaled so the long side
-    ≤ ``max_side``, without those whose short side is below ``min_side``.
+def load_training_images(source: str | Path, min_side: int, max_side: int, workers: int | None = None,
+                         limit: int | None = None) -> list[np.ndarray]:
+    """All images of a folder or ``.tar`` pack (the first ``limit`` of them) as uint8 ``(H, W, 3)``,
+    downscaled so the long side ≤ ``max_side``, without those whose short side is below ``min_side``.
 
     Decoded by ``workers`` threads (default: the CPU count, at most 16); the order and the
     pixels do not depend on it.
@@ -79,11 +79,11 @@ def load_training_images(source: str | Path, min_side: int, max_side: int,
     source = Path(source)
     if source.is_file():
         with tarfile.open(source) as tar:
-            items: Sequence[Path | bytes] = [tar.extractfile(m).read() for m in pack_members(tar)]
+            items: Sequence[Path | bytes] = [tar.extractfile(m).read() for m in pack_members(tar)[:limit]]
         if not items:
             raise ValueError(f"no images found in {source}")
     else:
-        items = list_images(source)
+        items = list_images(source)[:limit]
     workers = workers or min(16, os.cpu_count() or 1)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         images = list(pool.map(lambda s: _decode(s, min_side, max_side), items))

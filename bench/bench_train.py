@@ -1,0 +1,261 @@
+"""Training-step throughput per quantizer family and configuration, old step against new.
+
+    python -m leechcodec.bench.bench_train [--device auto] [--families leech24 bsq scalar]
+        [--configs default zoo] [--steps 3] [--warmup 2] [--rounds 2] [--data DIR_OR_TAR]
+        [--max-images 64] [--threads N] [--batch N] [--batches 16 32 64] [--out FILE]
+
+For every configuration and family, three steps are built in the same run, each on its own
+copy of the same seeded model and the same training images (:mod:`leechcodec.trainstep`):
+
+- ``old``: the old step (``--legacy-step``: crops cut on the host, CompressAI's
+  EntropyBottleneck forward, the logged numbers read back every step), in float32
+  (``--old-amp``, default off, as the last GPU window ran). On CUDA it also takes the
+  previous torch Λ24 search (``quantizers._leech_search_torch_reference``) where that exists;
+- ``new``: the device-resident step with the device's defaults (CUDA: bf16 autocast,
+  channels_last, fused Adam, ``torch.compile``; CPU: float32, none of them);
+- ``new_without_quantizer_prior``: ``new`` with the quantizer and the prior replaced by
+  stand-ins of negligible cost (normalized tokens for codewords, the prior's logits
+  without its partition function; scalar: no rounding, a sigmoid for the Gaussian
+  likelihood). ``1 − time(this) / time(new)`` is the share of quantizer + prior in the step.
+
+Each is warmed up (``--warmup`` steps; compilation, cuDNN's choices), then timed for
+``--steps`` steps in ``--rounds`` rounds that take the three in turn (a shared machine's
+load falls on all of them alike); the fastest round counts (``step_ms``; every round's in
+``step_ms_rounds``, and the process's CPU time per step, median over rounds, in ``cpu_ms``:
+steadier than wall time on a shared machine). On CUDA the device is synchronized before
+and after each timed round only. Mpixel/s = batch · crop² / step time.
+``--batches`` adds, for the default configuration's Λ24 model, the new step at those batch
+sizes (the best batch for the device).
+
+The record (JSON, ``--out``; default ``bench/results/bench_train_<cpu|cuda>.json``) names the
+device, threads, load average, versions and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from leechcodec import quantizers
+from leechcodec.models import LeechCodecModel, ModelConfig
+from leechcodec.quantizers import QuantizerOutput, normalize_tokens
+from leechcodec.traindata import CropSampler, DeviceCropSampler, load_training_images
+from leechcodec.trainstep import TrainStep, compile_transforms, step_options
+
+__all__ = ["CONFIGS", "measure", "main"]
+
+#: name -> (architecture, crop, batch on CPU, batch on CUDA)
+CONFIGS = {
+    "default": ({"tokens": 8, "channels": 64, "hyper_channels": 64}, 256, 8, 32),  # leech24-hyper
+    "zoo": ({"tokens": 8, "channels": 48, "hyper_channels": 48}, 128, 8, 8),  # zoo recipe, q2/q3
+}
+FAMILIES = ("leech24", "bsq", "scalar")
+VARIANTS = ("old", "new", "new_without_quantizer_prior")
+
+
+class _NoQuantizer(nn.Module):
+    """Stand-in: the normalized tokens as codewords (scalar: the latent itself), index 0."""
+
+    def __init__(self, dim: int | None, scale: float) -> None:
+        super().__init__()
+        self.dim, self.scale = dim, scale
+
+    def forward(self, y: torch.Tensor) -> QuantizerOutput:
+        if self.dim is None:
+            return QuantizerOutput(y, y, torch.zeros_like(y, dtype=torch.int64))
+        u = normalize_tokens(y, self.dim)
+        bsz, c, h, w = y.shape
+        return QuantizerOutput(u, u * self.scale, torch.zeros(bsz, c // self.dim, h, w, dtype=torch.int64,
+                                                               device=y.device))
+
+
+class _NoGaussian(nn.Module):
+    def forward(self, y, scales, means):
+        return y, torch.sigmoid(scales - (y - means).abs())
+
+
+def strip_quantizer_and_prior(model: LeechCodecModel) -> None:
+    """Replace ``model``'s quantizer and prior by the stand-ins (module docstring)."""
+    if model.config.quantizer == "scalar":
+        model.quantizer = _NoQuantizer(None, 1.0)
+        model.gaussian_conditional = _NoGaussian()
+    else:
+        model.quantizer = _NoQuantizer(model.quantizer.dim, model.quantizer.scale)
+        model.token_log_prob = lambda a, b, codes: (a * codes - b * codes * codes).flatten(1)
+
+
+@contextmanager
+def _old_search(device: torch.device):
+    """On CUDA, the previous torch search for the old step (where the module still has it)."""
+    ref = getattr(quantizers, "_leech_search_torch_reference", None)
+    if device.type == "cpu" or ref is None:
+        yield None
+        return
+    saved = quantizers._leech_search
+    quantizers._leech_search = lambda tokens: ref(tokens.detach(), chunk=4096)
+    try:
+        yield "quantizers._leech_search_torch_reference"
+    finally:
+        quantizers._leech_search = saved
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _build(variant: str, base: LeechCodecModel, images, crop: int, batch: int, device: torch.device,
+           amp: str, old_amp: str, compile: str) -> tuple[TrainStep, dict]:
+    model = copy.deepcopy(base).to(device)
+    if variant == "old":
+        options, amp = step_options(device, legacy=True), old_amp
+        sampler = CropSampler(images, crop, 0)
+    else:
+        options = step_options(device, compile=compile)
+        sampler = DeviceCropSampler(images, crop, 0, device)
+    if variant == "new_without_quantizer_prior":
+        strip_quantizer_and_prior(model)
+    step = TrainStep(model, model, sampler, batch, 0.01, 1e-4, device, amp, options)
+    info = {"options": options.describe(), "amp": amp}
+    if options.compile:
+        t = time.perf_counter()
+
+        def probe() -> None:
+            step()
+            _sync(device)
+
+        ok = compile_transforms(model, probe)
+        info.update(compile_s=round(time.perf_counter() - t, 1), compiled=ok)
+        if not ok:
+            info["options"] = info["options"].replace("+compile", "")
+    return step, info
+
+
+def measure(config: str, family: str, images, device: torch.device, steps: int, warmup: int, rounds: int,
+            amp: str, old_amp: str, compile: str, batch: int | None = None,
+            variants: tuple[str, ...] = VARIANTS) -> dict:
+    """Step times of ``variants`` for one configuration and family (module docstring)."""
+    arch, crop, cpu_batch, cuda_batch = CONFIGS[config]
+    batch = batch or (cuda_batch if device.type == "cuda" else cpu_batch)
+    torch.manual_seed(0)
+    base = LeechCodecModel(ModelConfig(quantizer=family, **arch))
+    built = {}
+    for v in variants:
+        with _old_search(device) if v == "old" else nullcontext() as search:
+            built[v] = _build(v, base, images, crop, batch, device, amp, old_amp, compile)
+            if search:
+                built[v][1]["search"] = search
+            for _ in range(warmup):
+                built[v][0]()
+            built[v][0].take_stats()
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for v in variants:
+            step = built[v][0]
+            with _old_search(device) if v == "old" else nullcontext():
+                _sync(device)
+                t, c = time.perf_counter(), time.process_time()
+                for _ in range(steps):
+                    step()
+                _sync(device)
+                times[v].append((time.perf_counter() - t) / steps)
+                cpu[v].append((time.process_time() - c) / steps)
+            step.take_stats()
+    pixels = batch * crop * crop
+    out = {"config": config, "family": family, "batch": batch, "crop": crop, **arch, "pixels_per_step": pixels,
+           "variants": {}}
+    for v in variants:
+        best = min(times[v])
+        out["variants"][v] = {**built[v][1], "step_ms": round(1e3 * best, 2),
+                              "step_ms_rounds": [round(1e3 * t, 2) for t in times[v]],
+                              "cpu_ms": round(1e3 * statistics.median(cpu[v]), 2),
+                              "mpix_per_s": round(pixels / best / 1e6, 4)}
+    ms = {v: out["variants"][v]["step_ms"] for v in variants}
+    if "old" in ms and "new" in ms:
+        out["new_over_old"] = round(ms["old"] / ms["new"], 3)
+    if "new" in ms and "new_without_quantizer_prior" in ms:
+        out["quantizer_prior_share"] = round(1 - ms["new_without_quantizer_prior"] / ms["new"], 4)
+    return out
+
+
+def _device_record(device: torch.device) -> dict:
+    from leechcodec.bench.results import git_state, package_versions
+    from leechcodec.train import device_name
+
+    commit, dirty = git_state()
+    rec = {"device": device_name(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+           "load_average": list(os.getloadavg()), "platform": platform.platform(), "git_commit": commit,
+           "git_dirty": dirty, "packages": package_versions(),
+           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if device.type == "cuda":
+        rec["cuda"] = torch.version.cuda
+    return rec
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_train", description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--steps", type=int, default=3, help="timed steps per round")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--batch", type=int, default=None, help="override every configuration's batch")
+    p.add_argument("--batches", type=int, nargs="*", default=[], help="batch sweep of the default Λ24 new step")
+    p.add_argument("--amp", default=None, choices=["off", "bf16", "fp16"], help="new step (default: bf16 CUDA, off CPU)")
+    p.add_argument("--old-amp", default="off", choices=["off", "bf16", "fp16"])
+    p.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="new step (auto: on CUDA)")
+    p.add_argument("--data", default=None, help="training images, folder or pack (default $LEECHCODEC_DATA/train)")
+    p.add_argument("--max-images", type=int, default=64)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    from leechcodec.runtime import set_threads
+    from leechcodec.train import resolve_amp, resolve_device
+
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    amp = resolve_amp(args.amp, device)
+    data = args.data or str(Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "train")
+    crops = {CONFIGS[c][1] for c in [*args.configs, *(["default"] if args.batches else [])]}
+    images = load_training_images(data, max(crops), 1024, limit=args.max_images)
+    record = {"schema": "leechcodec.bench.train", "schema_version": 1, **_device_record(device),
+              "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, "amp": amp,
+                           "old_amp": args.old_amp, "compile": args.compile, "data": data, "images": len(images)},
+              "results": []}
+    out = args.out or Path(__file__).with_name("results") / f"bench_train_{device.type}.json"
+    for config in args.configs:
+        for family in args.families:
+            r = measure(config, family, images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,
+                        args.compile, args.batch, tuple(args.variants))
+            record["results"].append(r)
+            line = ", ".join(f"{v} {d['mpix_per_s']:.3f} Mpix/s ({d['step_ms']:.0f} ms)" for v, d in r["variants"].items())
+            extra = "".join(f", {k} {r[k]}" for k in ("new_over_old", "quantizer_prior_share") if k in r)
+            print(f"{config} {family} b{r['batch']}×{r['crop']}²: {line}{extra}", flush=True)
+    for batch in args.batches:
+        r = measure("default", "leech24", images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,
+                    args.compile, batch, ("new",))
+        record.setdefault("batch_sweep", []).append(r)
+        print(f"default leech24 new b{batch}: {r['variants']['new']['mpix_per_s']:.3f} Mpix/s", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

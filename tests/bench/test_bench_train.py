@@ -1,0 +1,42 @@
+"""bench_train on the CPU with tiny settings: the record's shape, not the machine's speed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from leechcodec.bench import bench_train
+from leechcodec.models import LeechCodecModel, ModelConfig
+
+from ..conftest import write_image_folder
+
+
+@pytest.mark.parametrize("family", bench_train.FAMILIES)
+def test_stand_ins_keep_the_step_shapes(family):
+    torch.manual_seed(0)
+    model = LeechCodecModel(ModelConfig(quantizer=family, tokens=1, channels=8, hyper_channels=8))
+    full = model(torch.rand(2, 3, 64, 64))
+    bench_train.strip_quantizer_and_prior(model)
+    out = model(torch.rand(2, 3, 64, 64))
+    assert out.x_hat.shape == full.x_hat.shape and out.token_bits.shape == full.token_bits.shape
+    out.x_hat.mean().add(out.token_bits.mean()).backward()
+
+
+def test_record(tmp_path, monkeypatch):
+    for name in ("zoo", "default"):
+        monkeypatch.setitem(bench_train.CONFIGS, name, ({"tokens": 1, "channels": 8, "hyper_channels": 8}, 64, 2, 2))
+    data = write_image_folder(tmp_path / "imgs", [(80, 96), (96, 96)])
+    out = tmp_path / "r.json"
+    assert bench_train.main(["--device", "cpu", "--configs", "zoo", "--steps", "1", "--warmup", "1", "--rounds", "2",
+                             "--data", str(data), "--batches", "1", "--out", str(out), "--threads", "1"]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["device"].startswith("cpu") and rec["settings"]["images"] == 2
+    assert [(r["config"], r["family"]) for r in rec["results"]] == [("zoo", f) for f in bench_train.FAMILIES]
+    for r in rec["results"]:
+        assert set(r["variants"]) == set(bench_train.VARIANTS) and r["pixels_per_step"] == 2 * 64 * 64
+        assert r["variants"]["old"]["options"] == "legacy" and r["variants"]["new"]["options"] == "device-resident"
+        assert all(len(v["step_ms_rounds"]) == 2 and v["mpix_per_s"] > 0 for v in r["variants"].values())
+        assert r["new_over_old"] > 0 and r["quantizer_prior_share"] < 1
+    assert rec["batch_sweep"][0]["batch"] == 1
