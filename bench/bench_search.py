@@ -2,6 +2,8 @@
 
     python -m leechcodec.bench.bench_search [--tokens 50000] [--bf-tokens 5000]
                                             [--threads 2] [--seed 0] [--json]
+    python -m leechcodec.bench.bench_search --torch [--tokens 20000] [--old-tokens 4000]
+                                            [--exact-tokens 1000000] [--threads 1] [--json]
 
 Both are measured in the same run on the same seeded Gaussian tokens ``(N, 24)`` float32:
 
@@ -14,6 +16,19 @@ Both are measured in the same run on the same seeded Gaussian tokens ``(N, 24)``
 Warm-up calls (numba compilation or cache load, first BLAS call) are not timed. CPU time
 of the process (all threads) per token is reported too: on a shared machine it is
 steadier than wall time. The load average at start is recorded for the same reason.
+
+``--torch`` measures the torch searches against the numba kernel on the current device
+(``--device``, default CPU), in the same run, on seeded unit Gaussian float32 tokens (what
+the quantizer feeds them):
+
+- speed: tokens/s of ``search_numba`` (CPU), of :func:`leechcodec.leech_search.leech_search_torch`
+  (the sync-free search, ``--tokens`` tokens) and of the previous torch search
+  ``quantizers._leech_search_torch_reference`` (``--old-tokens``); torch and numba use
+  ``--threads`` threads; best of ``--repeats``; the ratio new / old;
+- exactness: new torch search = numba on ``--exact-tokens`` tokens, counted per kind:
+  Gaussian float32 tokens, :func:`adversarial_tokens` (float64 and float32) and the
+  latents of every shipped Λ24 model on the Kodak images (``--kodak``; skipped if the
+  folder is missing), and = brute force on ``--bf-tokens`` adversarial tokens.
 """
 
 from __future__ import annotations
@@ -29,8 +44,10 @@ import time
 import numba
 import numpy as np
 
-from leechcodec.kernels.leech import all_codewords
+from leechcodec.kernels.leech import all_codewords, search_bruteforce, search_numba
 from leechcodec.lattice import NUM_CODEWORDS, leech_quantize
+
+KODAK = "../shared/data/kodak"
 
 
 def blas_threads(n: int | None = None) -> int | None:
@@ -52,6 +69,61 @@ def blas_threads(n: int | None = None) -> int | None:
                 put(ctypes.c_int(n))
             return int(get())
     return None
+
+
+def adversarial_tokens(n: int, seed: int) -> np.ndarray:
+    """``n`` float64 tokens ``(n, 24)`` full of exact and near ties, ten kinds in turn:
+
+    scaled codewords (by powers of two), sums of two and of three codewords (midpoints:
+    many codewords of equal score), small integers in [−2, 2], ±1/±3 patterns, dyadic
+    eighths with half the coordinates zero, three repeated magnitudes with random signs,
+    Gaussians with 20 % zeros and 10 % negative zeros, midpoints perturbed by 1e-7, and
+    half codewords plus ±1/8 steps.
+    """
+    rng = np.random.default_rng(seed)
+    cb = all_codewords().astype(np.float64)
+    k = -(-n // 10)
+    i, j, m = (rng.integers(0, NUM_CODEWORDS, k) for _ in range(3))
+    gauss = rng.standard_normal((k, 24))
+    gauss[rng.random((k, 24)) < 0.2] = 0.0
+    gauss[rng.random((k, 24)) < 0.1] = -0.0
+    mags = np.take_along_axis(rng.choice([0.25, 0.5, 0.75], (k, 3)), rng.integers(0, 3, (k, 24)), 1)
+    parts = [
+        cb[i] * np.ldexp(1.0, rng.integers(-30, 30, k))[:, None],
+        cb[i] + cb[j],
+        cb[i] + cb[j] + cb[m],
+        rng.integers(-2, 3, (k, 24)).astype(np.float64),
+        rng.choice([-1.0, 1.0], (k, 24)) * rng.choice([1.0, 3.0], (k, 24)),
+        rng.integers(-8, 9, (k, 24)) / 8 * (rng.random((k, 24)) < 0.5),
+        rng.choice([-1.0, 1.0], (k, 24)) * mags,
+        gauss,
+        cb[i] + cb[j] + 1e-7 * rng.standard_normal((k, 24)),
+        cb[m] * 0.5 + rng.integers(-1, 2, (k, 24)) * 0.125,
+    ]
+    return np.stack(parts, 1).reshape(-1, 24)[:n]
+
+
+def kodak_latents(folder: str) -> np.ndarray:
+    """Normalized latent tokens ``(N, 24)`` float32 of every shipped Λ24 model on the images of
+    ``folder`` (empty if it is missing), in the quantizer's token order."""
+    import torch
+
+    from leechcodec.imageio import load_image
+    from leechcodec.zoo import list_models, load_model
+
+    paths = sorted(p for p in (os.listdir(folder) if os.path.isdir(folder) else []) if p.endswith(".png"))
+    images = [torch.from_numpy(load_image(os.path.join(folder, p))).permute(2, 0, 1)[None].float() / 255 for p in paths]
+    out = []
+    with torch.no_grad():
+        for entry in list_models():
+            if entry.quantizer != "leech24":
+                continue
+            model = load_model(entry.name, entry.quality)[1]
+            for im in images:
+                h, w = im.shape[-2] // 16 * 16, im.shape[-1] // 16 * 16
+                tokens = model.tokens_of(model.g_a(im[..., :h, :w])).reshape(-1, 24)
+                out.append(torch.nn.functional.normalize(tokens, dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 24), np.float32)
 
 
 def bruteforce_search(x: np.ndarray, cb_t: np.ndarray, chunk: int) -> np.ndarray:
@@ -104,6 +176,92 @@ def run(tokens: int, bf_tokens: int, threads: int, seed: int, chunk: int, repeat
     }
 
 
+def _best(fn, repeats: int) -> tuple[float, float]:
+    """Best wall time and the CPU time of that run, in seconds."""
+    return min(_timed(fn)[:2] for _ in range(repeats))
+
+
+def run_torch(tokens: int, old_tokens: int, exact_tokens: int, bf_tokens: int, threads: int, seed: int,
+              repeats: int, device: str, kodak: str) -> dict:
+    """Old vs new torch search vs numba: speed and exactness (module docstring)."""
+    import torch
+
+    from leechcodec import quantizers
+    from leechcodec.leech_search import leech_search_torch
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(threads)
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    load = os.getloadavg()
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((max(tokens, old_tokens), 24)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    xt = torch.from_numpy(x).to(dev)
+
+    def timed_torch(fn, n):
+        def go():
+            fn(xt[:n])
+            sync()
+        go()  # warm-up
+        return _best(go, repeats)
+
+    speed = {}
+    search_numba(x[:1000])
+    for name, fn, n in (("numba", lambda: search_numba(x[:tokens]), tokens),
+                        ("new", lambda: timed_torch(leech_search_torch, tokens), tokens),
+                        ("old", lambda: timed_torch(quantizers._leech_search_torch_reference, old_tokens), old_tokens)):
+        wall, cpu = _best(fn, repeats) if name == "numba" else fn()
+        speed[name] = {"tokens": n, "wall_s": wall, "tokens_per_s": n / wall, "cpu_us_per_token": 1e6 * cpu / n}
+
+    kinds = {}
+    latents = kodak_latents(kodak)
+    adv = adversarial_tokens(max(0, exact_tokens - len(latents)) // 3 + 1, seed + 1)
+    gauss = rng.standard_normal((max(0, exact_tokens - len(latents) - 2 * len(adv)), 24)).astype(np.float32)
+    gauss /= np.linalg.norm(gauss, axis=1, keepdims=True)
+    t0 = time.perf_counter()
+    for name, data in (("gaussian_float32", gauss), ("adversarial_float64", adv),
+                       ("adversarial_float32", adv.astype(np.float32)), ("kodak_latents_float32", latents)):
+        got = torch.cat([leech_search_torch(torch.from_numpy(c).to(dev)).cpu() for c in np.array_split(data, max(1, len(data) // 65536))]) \
+            if len(data) else torch.zeros(0, dtype=torch.long)
+        kinds[name] = {"tokens": len(data), "mismatches": int((got.numpy() != search_numba(data)).sum())}
+    bf = adversarial_tokens(bf_tokens, seed + 2)
+    kinds["bruteforce_adversarial_float64"] = {
+        "tokens": bf_tokens, "mismatches": int((leech_search_torch(torch.from_numpy(bf).to(dev)).cpu().numpy()
+                                               != search_bruteforce(bf)).sum())}
+    return {
+        "schema": 1,
+        "benchmark": "leech_search_torch",
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()}, {os.cpu_count()} cpus)",
+        "seed": seed,
+        "threads": {"torch": torch.get_num_threads(), "numba": numba.get_num_threads()},
+        "loadavg_at_start": load,
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
+                     "torch": torch.__version__},
+        "speed": speed,
+        "ratio_new_over_old": speed["new"]["tokens_per_s"] / speed["old"]["tokens_per_s"],
+        "ratio_new_over_old_cpu_time": speed["old"]["cpu_us_per_token"] / speed["new"]["cpu_us_per_token"],
+        "exactness": {"kinds": kinds, "tokens": sum(k["tokens"] for k in kinds.values()),
+                      "mismatches": sum(k["mismatches"] for k in kinds.values()),
+                      "seconds": time.perf_counter() - t0},
+    }
+
+
+def _print_torch(res: dict) -> None:
+    sp = res["speed"]
+    print(f"{res['device']}, {res['threads']['torch']} torch / {res['threads']['numba']} numba threads, "
+          f"load average at start {res['loadavg_at_start'][0]:.2f}")
+    for name, label in (("numba", "numba kernel"), ("new", "torch, sync-free"), ("old", "torch, previous")):
+        s = sp[name]
+        print(f"  {label:18s} {s['tokens_per_s']:>10,.0f} tokens/s  {s['cpu_us_per_token']:8.1f} CPU-us/token"
+              f"  ({s['tokens']:,} tokens)")
+    print(f"  new / old: {res['ratio_new_over_old']:.1f}x (wall), {res['ratio_new_over_old_cpu_time']:.1f}x (CPU time)")
+    ex = res["exactness"]
+    print(f"  exactness: {ex['mismatches']} mismatches in {ex['tokens']:,} tokens ({ex['seconds']:.0f} s)")
+    for name, k in ex["kinds"].items():
+        print(f"    {name:32s} {k['tokens']:>9,} tokens  {k['mismatches']} mismatches")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_search", description=__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=50000, help="tokens for the structured search")
@@ -113,7 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk", type=int, default=256, help="brute-force rows per matmul")
     p.add_argument("--repeats", type=int, default=3, help="structured runs (best is kept)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--torch", action="store_true", help="torch searches (old, new) against numba: speed, exactness")
+    p.add_argument("--old-tokens", type=int, default=4000, help="--torch: tokens for the previous torch search")
+    p.add_argument("--exact-tokens", type=int, default=1_000_000, help="--torch: tokens checked against numba")
+    p.add_argument("--device", default="cpu", help="--torch: torch device")
+    p.add_argument("--kodak", default=KODAK, help="--torch: folder of images for real latents")
     args = p.parse_args(argv)
+    if args.torch:
+        if min(args.tokens, args.old_tokens, args.bf_tokens, args.threads, args.repeats) < 1 or args.exact_tokens < 0:
+            print("error: counts must be positive", file=sys.stderr)
+            return 2
+        res = run_torch(args.tokens, args.old_tokens, args.exact_tokens, args.bf_tokens, args.threads, args.seed,
+                        args.repeats, args.device, args.kodak)
+        print(json.dumps(res, indent=2)) if args.json else _print_torch(res)
+        return 0
     if min(args.tokens, args.bf_tokens, args.threads, args.chunk, args.repeats) < 1:
         print("error: counts must be positive", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from leechcodec.kernels import golay
+from leechcodec.leech_search import leech_codewords_torch, leech_search_torch
 
 __all__ = ["QuantizerOutput", "SphericalLeechQuantizer", "BinarySphericalQuantizer", "ScalarQuantizer",
            "leech_search_torch"]
@@ -81,15 +82,13 @@ def _ste_output(u: Tensor, codes: Tensor, scale: float, shape, indices: Tensor) 
 
 
 class _LeechTables(nn.Module):
-    """Derived constant tables (non-persistent buffers, rebuilt from code)."""
+    """Constant tables of the reference search (non-persistent buffers, rebuilt from code)."""
 
     def __init__(self) -> None:
         super().__init__()
         g = torch.from_numpy(golay.GOLAY_WORDS.astype(np.float32))
         self.register_buffer("signs", 1 - 2 * g, persistent=False)  # (4096, 24)
         self.register_buffer("octad_pos", torch.from_numpy(golay.OCTAD_POSITIONS.copy()), persistent=False)
-        pi, pj = torch.triu_indices(LEECH_DIM, LEECH_DIM, offset=1)
-        self.register_buffer("pairs", torch.stack([pi, pj], 1), persistent=False)  # (276, 2)
 
 
 _TABLES: _LeechTables | None = None
@@ -102,38 +101,11 @@ def _leech_tables(device: torch.device) -> _LeechTables:
     return _TABLES.to(device)
 
 
-def leech_codewords_torch(indices: Tensor) -> Tensor:
-    """Integer Λ24 coordinates ``(N, 24)`` float of indices ``(N,)`` (the kernel's bijection)."""
-    t = _leech_tables(indices.device)
-    idx = indices.long()
-    out = torch.zeros(idx.shape[0], LEECH_DIM, device=idx.device)
-    rows = torch.arange(idx.shape[0], device=idx.device)
-    s0 = idx < _OFFSET_OCTAD
-    s1 = (idx >= _OFFSET_OCTAD) & (idx < _OFFSET_GOLAY)
-    s2 = idx >= _OFFSET_GOLAY
-    # 4²: pair rank · 4 + two sign bits.
-    r, b = idx[s0] // 4, idx[s0] % 4
-    pr = t.pairs[r]
-    out[rows[s0], pr[:, 0]] = 4.0 - 8.0 * (b & 1).float()
-    out[rows[s0], pr[:, 1]] = 4.0 - 8.0 * ((b >> 1) & 1).float()
-    # 2⁸: octad rank · 128 + seven sign bits; the eighth makes the minus count even.
-    o, b = (idx[s1] - _OFFSET_OCTAD) // 128, (idx[s1] - _OFFSET_OCTAD) % 128
-    bits = (b[:, None] >> torch.arange(7, device=idx.device)) & 1
-    bits = torch.cat([bits, bits.sum(1, keepdim=True) % 2], 1)
-    out[rows[s1][:, None], t.octad_pos[o]] = 2.0 - 4.0 * bits.float()
-    # 3·1²³: Golay message · 24 + position of the −3.
-    m, j = (idx[s2] - _OFFSET_GOLAY) // 24, (idx[s2] - _OFFSET_GOLAY) % 24
-    v = t.signs[m].clone()
-    v[torch.arange(v.shape[0], device=idx.device), j] *= -3
-    out[s2] = v
-    return out
+def _leech_search_torch_reference(x: Tensor, chunk: int = 1024) -> Tensor:
+    """The previous torch search, kept as the baseline of ``bench_search``: ``(N, 24)`` → ``(N,)``.
 
-
-def leech_search_torch(x: Tensor, chunk: int = 1024) -> Tensor:
-    """Exact structured Λ24 search in torch (largest inner product); ``(N, 24)`` → ``(N,)`` int64.
-
-    Used on CUDA; on CPU the numba kernel is faster. Same answer as the kernel except on
-    exact ties.
+    It builds an ``(n, 4096, 24)`` tensor per chunk and indexes with boolean masks (host
+    syncs); same answer as the kernel except on exact ties.
     """
     t = _leech_tables(x.device)
     out = []
@@ -176,13 +148,13 @@ def leech_search_torch(x: Tensor, chunk: int = 1024) -> Tensor:
 
 
 def _leech_search(tokens: Tensor) -> Tensor:
+    """The numba kernel on CPU (about 10× the torch search there), the sync-free torch search
+    elsewhere; the same indices either way."""
     if tokens.device.type == "cpu":
         from leechcodec.kernels.leech import search_numba
 
         return torch.from_numpy(search_numba(tokens.detach().double().numpy()))
-    # 4,096 tokens per chunk: fewer, larger kernels (the Golay-shape step holds 4096 × 4096 × 24
-    # floats, 1.6 GB, at a time).
-    return leech_search_torch(tokens.detach(), chunk=4096)
+    return leech_search_torch(tokens)
 
 
 class SphericalLeechQuantizer(nn.Module):
