@@ -22,8 +22,9 @@ Each is warmed up (``--warmup`` steps; compilation, cuDNN's choices), then timed
 ``--steps`` steps in ``--rounds`` rounds that take the three in turn (a shared machine's
 load falls on all of them alike); the fastest round counts (``step_ms``; every round's in
 ``step_ms_rounds``, and the process's CPU time per step, median over rounds, in ``cpu_ms``:
-steadier than wall time on a shared machine). On CUDA the device is synchronized before
-and after each timed round only. Mpixel/s = batch · crop² / step time.
+steadier than wall time on a shared machine; on the CPU the ratios are given from both,
+``_cpu`` from CPU time). On CUDA the device is synchronized before and after each timed
+round only. Mpixel/s = batch · crop² / step time.
 ``--batches`` adds, for the default configuration's Λ24 model, the new step at those batch
 sizes (the best batch for the device).
 
@@ -183,11 +184,13 @@ def measure(config: str, family: str, images, device: torch.device, steps: int, 
                               "step_ms_rounds": [round(1e3 * t, 2) for t in times[v]],
                               "cpu_ms": round(1e3 * statistics.median(cpu[v]), 2),
                               "mpix_per_s": round(pixels / best / 1e6, 4)}
-    ms = {v: out["variants"][v]["step_ms"] for v in variants}
-    if "old" in ms and "new" in ms:
-        out["new_over_old"] = round(ms["old"] / ms["new"], 3)
-    if "new" in ms and "new_without_quantizer_prior" in ms:
-        out["quantizer_prior_share"] = round(1 - ms["new_without_quantizer_prior"] / ms["new"], 4)
+    kinds = [("", "step_ms")] + ([("_cpu", "cpu_ms")] if device.type == "cpu" else [])
+    for suffix, key in kinds:  # on the CPU also from CPU time (steadier on a shared machine)
+        ms = {v: out["variants"][v][key] for v in variants}
+        if "old" in ms and "new" in ms:
+            out["new_over_old" + suffix] = round(ms["old"] / ms["new"], 3)
+        if "new" in ms and "new_without_quantizer_prior" in ms:
+            out["quantizer_prior_share" + suffix] = round(1 - ms["new_without_quantizer_prior"] / ms["new"], 4)
     return out
 
 
@@ -244,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                         args.compile, args.batch, tuple(args.variants))
             record["results"].append(r)
             line = ", ".join(f"{v} {d['mpix_per_s']:.3f} Mpix/s ({d['step_ms']:.0f} ms)" for v, d in r["variants"].items())
-            extra = "".join(f", {k} {r[k]}" for k in ("new_over_old", "quantizer_prior_share") if k in r)
+            keys = ("new_over_old", "quantizer_prior_share", "new_over_old_cpu", "quantizer_prior_share_cpu")
+            extra = "".join(f", {k} {r[k]}" for k in keys if k in r)
             print(f"{config} {family} b{r['batch']}×{r['crop']}²: {line}{extra}", flush=True)
     for batch in args.batches:
         r = measure("default", "leech24", images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,

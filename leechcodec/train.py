@@ -428,7 +428,8 @@ def _checkpoint(path: Path, model: LeechCodecModel, step_fn: TrainStep, sampler,
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(prog="leechcodec train", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="folder of training images (searched recursively)")
+    p.add_argument("--data", required=True,
+                   help="folder of training images (searched recursively), or a .tar pack of them (relay pack)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt and log.jsonl (resumes if present)")
     p.add_argument("--quantizer", choices=["leech24", "bsq", "scalar"], default="leech24")
     p.add_argument("--tokens", type=int, default=8, help="tokens per latent position (k)")

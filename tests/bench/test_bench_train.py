@@ -38,5 +38,5 @@ def test_record(tmp_path, monkeypatch):
         assert set(r["variants"]) == set(bench_train.VARIANTS) and r["pixels_per_step"] == 2 * 64 * 64
         assert r["variants"]["old"]["options"] == "legacy" and r["variants"]["new"]["options"] == "device-resident"
         assert all(len(v["step_ms_rounds"]) == 2 and v["mpix_per_s"] > 0 for v in r["variants"].values())
-        assert r["new_over_old"] > 0 and r["quantizer_prior_share"] < 1
+        assert r["new_over_old"] > 0 and r["quantizer_prior_share"] < 1 and r["new_over_old_cpu"] > 0
     assert rec["batch_sweep"][0]["batch"] == 1
