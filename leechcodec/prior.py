@@ -18,42 +18,46 @@ allowing any real ``b`` also lets a coordinate prefer large magnitudes. ``f`` is
 - 3·1²³: Σ_{Golay c} exp(Σ_i (s_i a_i − b_i)) · Σ_j exp(−8 b_j − 4 s_j a_j),  s = (−1)^c.
 
 :func:`leech_log_partition` evaluates the three sums with positive terms only (no
-cancellation) in token chunks and computes the gradient in the same pass (kept, 48 numbers
-per token, for backward):
+cancellation) and computes the gradient in the same pass (kept, 48 numbers per token, for
+backward). Every token goes through the same operations: no data-dependent branch, shape
+or fallback, no ``nonzero`` and no host sync, real arithmetic only (it runs on the meta
+device and under ``torch.compile``), and off the CPU one chunk for the whole batch.
 
 - 4²: with ``m₁ ≥ m₂`` the two largest ``log h``, ``Σ_{i<j} h_i h_j / e^{m₁+m₂}`` is a prefix
   sum of terms ≤ 1 (any range of ``h``).
 - 2⁸: per octad ``e^{K}·½(1 ± e^{−2B})`` with ``K = Σ_{i∈O} (log 2cosh(2a_i) − 4b_i)``,
   ``B = Σ_{i∈O} atanh(e^{−4|a_i|})`` (so ``e^{−2B} = Π |tanh 2a_i|``) and the sign the parity of
   the negative ``a_i`` in the octad. K, B and that count are one product with the 759×24
-  octad indicator; ``log ½(1 ± e^{−2B}) = −log(1 + tanh B) + [odd]·log tanh B`` keeps an
-  octad of odd parity exact when all its coordinates are sharp (the previous
-  ``log(1 + Π tanh)`` lost it to cancellation, by up to tens of nats for |a| ≈ 16).
+  octad indicator; the sum is ``e^{max K} Σ ½ e^{K − max K}·g`` with ``g = 1 + e^{−2B}`` for an
+  even count and ``−expm1(−2B)`` for an odd one, which keeps an octad of odd parity exact
+  when all its coordinates are sharp (``log(1 + Π tanh)`` loses it to cancellation, by up
+  to tens of nats for |a| ≈ 16).
 - 3·1²³: the 24 coordinates split into a trio of octads (three blocks of 8). A Golay word
   restricted to a block is an even pattern and the code contains each block's all-ones
-  word, so each block's pattern folds with its complement: 64 classes per block with
-  ``U`` = the folded product of the sign factors ``e^{s_i a_i − b_i}`` and ``Q`` = the same
-  with one marked coordinate (``× e^{−8b_j − 4s_j a_j}``, summed over the block). The class
+  word, so each block's pattern folds with its complement: 64 classes per block. The class
   triples of the code are a Turyn-type set {(a + x, b + x, a + b + x)}: labelled
   ``(α, ξ) ∈ F₂³ × F₂³`` per block (:func:`_trio`, checked against all 4,096 words) they are
   ``(X₁[a, x], X₂[b, x], X₃[a ⊕ b, x])``, so the sum is Σ_x Σ_{a,b} X₁X₂X₃, an XOR
   convolution of 8-entry tables: 512 products per token instead of 4,096 words × 24
-  coordinates, and 3·128 exponentials instead of 4,096. The marked sum
-  ``Σ_k Q_k Π_{l≠k} U_l`` is the imaginary part of the product of ``U + iηQ`` (complex
-  step; η = 2⁻²⁰ / 2⁻⁴⁰ puts the η² remainder below rounding). Tables are normalized by
-  their block maxima; the normalized sum S is ≥ e⁻²⁵⁶ for |a| ≤ 16 (the Golay
-  code's covering radius is 4, and the marked factor loses at most 8|a_j|).
+  coordinates. A class carries ``LV = log 2cosh ℓ`` (``±ℓ`` the sign sums ``Σ s_i a_i`` of
+  its two patterns) and its mark ``R``, the pattern-weighted mean of the patterns' marked
+  sums ``Σ_j e^{−8b_j − 4s_j a_j}`` (taken relative to a reference between their bounds, so
+  all lie within ``e^{±4 max|a|}``); a triple weighs ``e^{LV₁+LV₂+LV₃}`` and marks
+  ``R₁ + R₂ + R₃``. The convolution runs in two log-domain stages (over β for each (α, ξ),
+  then over (α, ξ)), each normalized by its largest term: no underflow at the code's deep
+  holes, where the best Golay word is up to 8·4|a| nats below the unconstrained sign
+  optimum, so no fallback.
 
-float64 inputs are computed in float64, others in float32. A float32 token is recomputed
-in float64 when some ``|a_i|`` or ``|b_i|`` exceeds 20 or its Golay sum S is below e⁻⁴⁸ (above
-it, what the clamps, underflow and η add or drop is below 2e-8 of the sum; measured, the
-rerun takes 0.1% of the tokens for a ~ N(0, 4²), 8% for N(0, 6²), 90% for N(0, 16²) and
-none of a trained model's); a float64 token whose S is below e⁻⁶⁰⁰ takes the log-domain
-4,096-word Golay sum. Exponent arguments are clamped at −80 (float32)
-/ −700 (float64) and subnormal numbers are flushed while it runs (both only touch terms
-far below rounding): the vector units are 30–100× slower on subnormal numbers.
-The previous implementation (three (N, 24) × (24, 4096) products and 4096-wide
-log-sum-exps per token) is kept as :func:`_leech_log_partition_reference`.
+Working precision: float64 for float64 inputs, and for every input off the CPU (a GPU's
+float64 is cheap next to the transforms); float32 for float32 inputs on the CPU, exact to
+float32 rounding while ``|a_i| ≤ 20`` (the marks' references stay within e^{±80} and
+``e^{−4|a_i|}`` does not underflow; the model clamps ``|a| ≤ 16``), a batch with a larger
+``|a_i|`` runs in float64 (a test on the host, which costs the CPU no sync). float64 is exact
+for ``|a_i|`` up to about 170 and any ``b``. Exponent arguments are clamped at −80
+(float32) / −700 (float64) and subnormal numbers are flushed while it runs (both only touch
+terms far below rounding): the vector units are 30–100× slower on subnormal numbers. The
+first implementation (three (N, 24) × (24, 4096) products and 4096-wide log-sum-exps per
+token) is kept as :func:`_leech_log_partition_reference`.
 
 BSQ (codewords sign(u)/√L, integer coordinates ±1): v² = 1, so b drops out and the
 bits are independent with p(v_i = +1) = σ(2 a_i); the same (a, b) interface serves both.
@@ -74,9 +78,6 @@ __all__ = ["leech_log_partition", "leech_log_prob", "bsq_log_prob", "factorized_
 
 _LOG_HALF = math.log(0.5)
 _BETA_MAX = 20.0  # atanh(e^{−4|a|}) cap: e^{−40} is below float64 rounding next to 1
-_S_MIN32 = math.exp(-48.0)  # float32 Golay sums below this are recomputed in float64 ...
-_S_MIN64 = math.exp(-600.0)  # ... and float64 ones below this by the log-domain reference
-_RANGE32 = 20.0  # float32 tokens with a larger |a_i| or |b_i| are recomputed in float64
 
 
 def _span(basis: list[int]) -> list[int]:
@@ -140,7 +141,7 @@ def _tables(dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
         octads = golay.OCTAD_INDICATOR.astype(np.float64)
         _cache[key] = {
             "perm": torch.as_tensor(_BLOCKS.ravel(), device=device),
-            "rep": f(-2.0 * rep), "rep_t": f(-2.0 * rep.transpose(0, 2, 1)),  # (3, 64, 8) −2·bits
+            "rep": f(-2.0 * rep), "sgn_t": f(1.0 - 2.0 * rep.transpose(0, 2, 1)),  # (3, 64, 8) −2·bits; (3, 8, 64) signs
             "rho": f(rho), "rho_t": f(rho.transpose(0, 2, 1)),  # (3, 128, 16): [e¹ | e⁰] per pattern
             "xor": torch.as_tensor(np.bitwise_xor.outer(np.arange(8), np.arange(8)).ravel(), device=device),
             "oct_t": f(octads.T), "oct": f(octads),  # (24, 759), (759, 24)
@@ -153,6 +154,9 @@ def _tables(dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
 def _log2cosh(x: Tensor) -> Tensor:
     ax = x.abs()
     return ax + torch.log1p(torch.exp(-2 * ax))
+
+
+_RANGE32 = 20.0  # float32 parameters are exact for |a_i| ≤ 20 (module docstring)
 
 
 def _lo(dtype: torch.dtype) -> float:
@@ -172,16 +176,14 @@ def _denormals_flushed():
             torch.set_flush_denormal(False)
 
 
-def _chunk(device: torch.device, dtype: torch.dtype) -> int:
-    """Tokens per chunk (measured on one CPU core: larger chunks pay less per-op overhead,
-    smaller ones keep the work arrays in cache)."""
-    if device.type != "cpu":
-        return 8192
-    return 256 if dtype == torch.float64 else 512
+def _chunk(device: torch.device) -> int:
+    """Tokens per chunk: all of them off the CPU (one pass, no per-chunk kernels); on the CPU
+    a fixed size that keeps the work arrays in cache (measured on one core)."""
+    return 1 << 62 if device.type != "cpu" else 512
 
 
 def _pair_term(a: Tensor, b: Tensor, grad: bool):
-    """Shape 4² in a's dtype: ``log Σ_{i<j} h_i h_j`` ``(N,)`` (and gradients ``(N, 24)``),
+    """Shape 4²: ``log Σ_{i<j} h_i h_j`` ``(N,)`` (and gradients ``(N, 24)``),
     every product referenced at the top pair.
 
     With ``m₁ ≥ m₂`` the two largest ``log h`` (m₁ at ``top``), the sum is ``e^{m₁+m₂}·(Σ_{j≠top} v_j
@@ -208,155 +210,143 @@ def _pair_term(a: Tensor, b: Tensor, grad: bool):
 
 
 def _octad_term(a: Tensor, b: Tensor, grad: bool):
-    """Shape 2⁸ in a's dtype (module docstring): log Z₁ ``(N,)`` and, if ``grad``, its
-    gradients ``(N, 24)`` for ``(N, 24)`` parameters.
+    """Shape 2⁸ (module docstring): log Z₁ ``(N,)`` and, if ``grad``, its gradients ``(N, 24)``.
 
-    Per octad ``log(e^{K}·½(1 ± e^{−2B})) = K − log(1 + tanh B) + [odd]·log tanh B``.
+    Per octad ``e^{K}·½(1 ± e^{−2B})``, taken as ``½ e^{K − max K}·g`` with ``g = 1 + e^{−2B}``
+    (even count of negative ``a_i``) or ``−expm1(−2B)`` (odd): positive terms, no cancellation.
     """
-    n, dt, lo = a.shape[0], a.dtype, _lo(a.dtype)
-    t = _tables(dt, a.device)
-    aa, neg = a.abs(), (a < 0).to(dt)
+    t, lo = _tables(a.dtype, a.device), _lo(a.dtype)
+    aa, neg = a.abs(), (a < 0).to(a.dtype)
     w = torch.exp((-4 * aa).clamp_min(lo))  # ≥ e^lo, so every B > 0
     lp = torch.log1p(w)
     om = -torch.expm1(-4 * aa)  # 1 − w without cancellation
     beta = torch.where(w < 0.5, torch.atanh(w), 0.5 * (lp - torch.log(om))).clamp_max_(_BETA_MAX)
     x = torch.stack([(2 * aa + lp).sub_(4 * b), beta, 0.5 * neg])  # log 2cosh(2a) − 4b, β, ½[a < 0]: (3, N, 24)
-    value = torch.empty(n, dtype=dt, device=a.device)
-    g = torch.empty(2, n, 24, dtype=dt, device=a.device) if grad else None
-    size = _chunk(a.device, dt)
-    oct_t, oct_ = t["oct_t"].expand(3, 24, 759), t["oct"].expand(2, 759, 24)
-    ws = None
-    for s in range(0, n, size):
-        c = min(size, n - s)
-        if ws is None or ws[0].shape[1] != c:
-            ws = (a.new_empty(3, c, 759), a.new_empty(c, 759), a.new_empty(c, 759), a.new_empty(2, c, 759))
-        y, th, lt, e = ws
-        k, bb, odd = torch.bmm(x[:, s:s + c], oct_t, out=y).unbind(0)  # K, B, ½·(negative count)
-        odd.frac_()  # ½ if the count is odd, else 0
-        torch.log(torch.tanh(bb, out=th), out=lt)
-        big = torch.sub(k, th.add_(1.0).log_(), out=e[0]).addcmul_(odd, lt, value=2.0)  # log of the octad's term
-        top = big.amax(1, keepdim=True)
-        total = big.sub_(top).clamp_min_(lo).exp_().sum(1)
-        value[s:s + c] = top[:, 0] + torch.log(total)
-        if grad:  # ∂/∂K = P_o = e[0]/total;  ∂/∂B = −sign_o e^{K − 2B − log Z₁}, sign_o = 1 − 4·odd
-            eb = torch.add(k, bb, alpha=-2.0, out=e[1]).sub_(top).clamp_min_(lo).exp_()
-            eb.addcmul_(eb, odd, value=-4.0)
-            g[:, s:s + c] = torch.bmm(e, oct_).div_(total[:, None])  # ∂/∂(Σ la), −∂/∂(Σ β)
+    k, bb, odd = torch.matmul(x, t["oct_t"]).unbind(0)  # K, B, ½·(negative count): (N, 759) each
+    top = k.amax(1, keepdim=True)
+    ek = k.sub_(top).clamp_min_(lo).exp_()
+    bb.mul_(-2.0)
+    e2b = torch.exp(bb)  # e^{−2B}: 1 + e^{−2B} for an even count, and the B-derivative ...
+    odd = odd.frac_() > 0  # ... 1 − e^{−2B} = −expm1(−2B) for an odd count, accurate for small B
+    term = ek * torch.where(odd, torch.expm1(bb).neg_(), e2b.add(1.0))
+    total = term.sum(1, keepdim=True)
+    value = (top + torch.log(0.5 * total))[:, 0]
     if not grad:
         return value, None, None
+    # ∂/∂K = term / total; ∂/∂B = ±2 e^{K − top − 2B} / total (+ odd, − even)
+    gk = term.div_(total)
+    gb = ek.mul_(e2b).mul_(torch.where(odd, 2.0, -2.0)).div_(total)
+    g = torch.matmul(torch.stack([gk, gb]), t["oct"])  # (2, N, 24)
     # dβ/da = −sgn(a)·sech²(2a) / e^{−2β}: exact, and at the cap it keeps the term of e^{−2β}
     # that the cap stands for (d tanh 2|a| / da ≠ 0 at a = 0); a = 0 counts as positive, as above.
     dbeta = (2 * neg - 1).div_(torch.cosh(2 * a).square_().mul_(torch.exp(-2 * beta)))
-    return value, 2 * torch.tanh(2 * a) * g[0] - dbeta * g[1], -4 * g[0]
+    return value, 2 * torch.tanh(2 * a) * g[0] + dbeta * g[1], -4 * g[0]
 
 
 def _golay_term(a: Tensor, b: Tensor, grad: bool):
-    """Shape 3·1²³ in a's dtype (module docstring) for ``(N, 24)`` parameters.
+    """Shape 3·1²³ (module docstring): log Z₂ ``(N,)`` and, if ``grad``, its gradients.
 
-    Returns log Z₂ ``(N,)``, the normalized sum S ``(N,)`` (fallback test) and, if ``grad``,
-    ∂ log Z₂/∂a and ∂/∂b ``(N, 24)``.
+    Per block and class (pattern ``p`` and its complement, sign sums ``±ℓ``): ``LV = log 2cosh ℓ``
+    and the class's mark ``R = σ m_p + (1 − σ) m_p̄`` (``σ = sigmoid 2ℓ``, ``m`` the pattern's
+    marked sum ``Σ_j e^{d_j − D}``, ``D`` between the smallest and the largest bound of a mark
+    so that every ``m`` is within ``e^{±4 max|a|}`` of 1). The code's class triples
+    ``(X₁[α, ξ], X₂[β, ξ], X₃[α ⊕ β, ξ])`` are summed in two log-domain stages: over β with
+    ``E = e^{LV₂ + LV₃ − max_β}``, then over (α, ξ) with ``e^{LV₁ + max_β − F}``; marks add
+    along (``R₁ + R₂ + R₃`` per triple). Every stage's largest term is 1: no underflow, no
+    fallback, for any range of ``b`` and ``|a|`` up to about 170.
     """
-    n, dt, lo = a.shape[0], a.dtype, _lo(a.dtype)
-    cdt = torch.complex128 if dt == torch.float64 else torch.complex64
-    eta = 2.0**-40 if dt == torch.float64 else 2.0**-20
-    t = _tables(dt, a.device)
+    n, dev = a.shape[0], a.device
+    t, lo = _tables(a.dtype, dev), _lo(a.dtype)
     perm, xor = t["perm"], t["xor"]
-    ap = a[:, perm].T.reshape(3, 8, n).contiguous()
+    ap = a[:, perm].T.reshape(3, 8, n)
     bp = b[:, perm].T.reshape(3, 8, n)
-    d = torch.cat([4 * ap - 8 * bp, -4 * ap - 8 * bp], 1)  # (3, 16, N): c_j = 1, then c_j = 0
-    dmax = d.amax((0, 1))
-    e = torch.exp((d - dmax).clamp_min_(lo))
-    tot = -2 * ap.sum(1, keepdim=True)
-    const = dmax + a.sum(1) - b.sum(1)
-    eta_rho = eta * t["rho"]
-    value = torch.empty(n, dtype=dt, device=a.device)
-    s_all = torch.empty(n, dtype=dt, device=a.device)
-    gap = torch.empty(3, 8, n, dtype=dt, device=a.device) if grad else None
-    gbp = torch.empty(3, 8, n, dtype=dt, device=a.device) if grad else None
-    size = _chunk(a.device, dt)
-    ws = None
-    for s in range(0, n, size):
-        c = min(size, n - s)
-        if ws is None or ws[0].shape[-1] != c:
-            ws = (a.new_empty(3, 2, 64, c), a.new_empty(2, 3, 64, c), torch.empty(64, 8 * c, dtype=cdt, device=a.device),
-                  torch.empty(8, 8, 8, c, dtype=cdt, device=a.device), torch.empty(3, 8, 8, c, dtype=cdt, device=a.device))
-        rho, uq, yc, pc, gx = ws
-        sl = slice(s, s + c)
-        lt = torch.bmm(t["rep"], ap[:, :, sl])  # −2 Σ_{c_i = 1} a_i per class representative ...
-        tt = torch.stack([lt, tot[:, :, sl] - lt], 1)  # ... and per complement: (3, 2, 64, C)
-        top = tt.amax((1, 2))  # (3, C)
-        tt.sub_(top[:, None, None]).clamp_min_(lo).exp_()
-        torch.bmm(eta_rho, e[:, :, sl], out=rho.view(3, 128, c))  # η Σ_j e^{d_j − D} per pattern
-        torch.add(tt[:, 0], tt[:, 1], out=uq[0])  # U
-        torch.mul(tt[:, 0], rho[:, 0], out=uq[1]).addcmul_(tt[:, 1], rho[:, 1])  # ηQ
-        x = torch.complex(uq[0], uq[1]).view(3, 8, 8, c)
-        y = torch.index_select(x[2].reshape(8, 8 * c), 0, xor, out=yc).view(8, 8, 8, c)  # y[a, b] = X₃[a ⊕ b]
-        f = torch.sum(torch.mul(x[1].unsqueeze(0), y, out=pc), 1, out=gx[0])  # (8 a, 8 ξ, C)
-        sc = (x[0] * f).sum((0, 1)).imag / eta
-        value[sl] = torch.log(sc) + top.sum(0) + const[sl]
-        s_all[sl] = sc
-        if grad:
-            torch.sum(torch.mul(x[0].unsqueeze(1), y, out=pc), 0, out=gx[1])
-            y = torch.index_select(x[1].reshape(8, 8 * c), 0, xor, out=yc).view(8, 8, 8, c)  # X₂[a ⊕ c]
-            torch.sum(torch.mul(x[0].unsqueeze(1), y, out=pc), 0, out=gx[2])
-            gq, gu = torch.view_as_real(gx).movedim(-1, 0).reshape(2, 3, 1, 64, c)  # Re, Im of ∂(Σ X₁X₂X₃)/∂X
-            ge = torch.bmm(t["rho_t"], (gq * tt).view(3, 128, c)).mul_(e[:, :, sl])  # ∂S/∂d
-            glt = rho.mul_(gq).add_(gu).mul_(tt)  # η·∂S/∂(pattern exponent)
-            ga = torch.bmm(t["rep_t"], glt[:, 0] - glt[:, 1]).sub_(2 * glt[:, 1].sum(1, keepdim=True))
-            ga = ga.mul_(1 / eta).add_(4 * (ge[:, :8] - ge[:, 8:]))
-            gap[:, :, sl] = ga / sc
-            gbp[:, :, sl] = (ge[:, :8] + ge[:, 8:]) * (-8 / sc)
+    # Marks: d_j = −8 b_j ± 4 a_j (c_j = 1, then c_j = 0), referenced at the midpoint D.
+    d = torch.cat([4 * ap - 8 * bp, -4 * ap - 8 * bp], 1)  # (3, 16, N)
+    upper = (-8 * bp + 4 * ap.abs()).amax((0, 1))  # a triple's mark is below 24 e^upper ...
+    lower = (-8 * bp - 4 * ap.abs()).amax((0, 1))  # ... and above e^lower, and upper − lower ≤ 8 max |a|
+    ref = 0.5 * (upper + lower)
+    e = torch.exp((d - ref).clamp_min_(lo))
+    m = torch.bmm(t["rho"], e).view(3, 2, 64, n)  # marks of the class representatives, complements
+    # Sign sums ℓ = Σ_i s_i a_i of the representatives (complements: −ℓ).
+    ell = torch.bmm(t["rep"], ap).add_(ap.sum(1, keepdim=True))  # (3, 64, N)
+    al = ell.abs()
+    wq = torch.exp(-2 * al)
+    lv = (al + torch.log1p(wq)).view(3, 8, 8, n)  # log 2cosh ℓ, (block, α, ξ, N)
+    sig = torch.where(ell >= 0, 1.0, wq) / (1.0 + wq)  # sigmoid(2ℓ) ...
+    sig_c = torch.where(ell >= 0, wq, 1.0) / (1.0 + wq)  # ... and 1 − sigmoid(2ℓ), each without cancellation
+    r = (sig * m[:, 0] + sig_c * m[:, 1]).view(3, 8, 8, n)
+    # Stage 1, over β for each (α, ξ): X₂[β] X₃[α ⊕ β].
+    lv3 = lv[2].reshape(8, 8 * n).index_select(0, xor).view(8, 8, 8, n)  # [α, β, ξ]: LV₃[α ⊕ β]
+    r3 = r[2].reshape(8, 8 * n).index_select(0, xor).view(8, 8, 8, n)
+    g = lv[1].unsqueeze(0) + lv3
+    gmax = g.amax(1, keepdim=True)
+    ew = g.sub_(gmax).exp_()  # (α, β, ξ, N)
+    yv = ew.sum(1)  # (α, ξ, N), ≥ 1
+    rr = r[1].unsqueeze(0) + r3  # R₂ + R₃ per (α, β, ξ)
+    ym = (ew * rr).sum(1)
+    # Stage 2, over (α, ξ).
+    h2 = lv[0] + gmax[:, 0]
+    f = h2.amax((0, 1))
+    w1 = h2.sub_(f).exp_()  # (α, ξ, N)
+    total = (w1 * (yv * r[0] + ym)).sum((0, 1))
+    value = torch.log(total) + f + ref - b.sum(1)
     if not grad:
-        return value, s_all, None, None
-    ga, gb = torch.empty_like(a), torch.empty_like(b)
-    ga[:, perm] = gap.view(24, n).T + 1
-    gb[:, perm] = gbp.view(24, n).T - 1
-    return value, s_all, ga, gb
+        return value, None, None
+    # Triple weights (divided by the total): W[α, β, ξ] and W·(R₁ + R₂ + R₃).
+    wt = ew.mul_((w1 / total).unsqueeze(1))
+    wm = wt * (rr + r[0].unsqueeze(1))
+    gl = torch.stack([wm.sum(1), wm.sum(0), _xor_sum(wm, xor)])  # ∂ log Z₂/∂LV per block: (3, 8, 8, N)
+    gr = torch.stack([wt.sum(1), wt.sum(0), _xor_sum(wt, xor)])  # ∂ log Z₂/∂R
+    gl, gr = gl.view(3, 64, n), gr.view(3, 64, n)
+    # Through LV = log 2cosh ℓ and R = σ m_p + (1 − σ) m_p̄.
+    gell = gl * torch.tanh(ell) + gr * (m[:, 0] - m[:, 1]) * (2 * sig * sig_c)
+    gm = torch.stack([gr * sig, gr * sig_c], 1).view(3, 128, n)
+    ge = torch.bmm(t["rho_t"], gm).mul_(e)  # ∂/∂d: (3, 16, N)
+    ga = torch.bmm(t["sgn_t"], gell).add_(4 * (ge[:, :8] - ge[:, 8:]))  # ∂ℓ/∂a_i = s_i; ∂d/∂a = ±4
+    gbp = -8 * (ge[:, :8] + ge[:, 8:])
+    ga_out, gb_out = torch.empty_like(a), torch.empty_like(b)
+    ga_out[:, perm] = ga.view(24, n).T
+    gb_out[:, perm] = gbp.view(24, n).T - 1
+    return value, ga_out, gb_out
 
 
-def _reference_golay(a: Tensor, b: Tensor, grad: bool):
-    """The log-domain 4,096-word Golay term (any range) with its gradient, for rare tokens."""
-    with torch.enable_grad():
-        a, b = a.detach().requires_grad_(grad), b.detach().requires_grad_(grad)
-        value = _ReferenceGolayTerm.apply(a, b)
-        ga, gb = torch.autograd.grad(value.sum(), (a, b)) if grad else (None, None)
-    return value.detach(), ga, gb
+def _xor_sum(w: Tensor, xor: Tensor) -> Tensor:
+    """``out[γ, ξ] = Σ_α w[α, α ⊕ γ, ξ]`` for ``w`` ``(8 α, 8 β, 8 ξ, N)``: the block-3 marginal."""
+    n = w.shape[-1]
+    rows = (torch.arange(8, device=w.device)[:, None] * 8 + xor.view(8, 8)).reshape(-1)  # α·8 + α⊕γ, by (α, γ)
+    return w.reshape(64, 8 * n).index_select(0, rows).view(8, 8, 8, n).sum(0)
 
 
 def _log_partition(a: Tensor, b: Tensor, grad: bool):
     """log Z ``(N,)`` and, if ``grad``, ∂ log Z/∂a and ∂/∂b ``(N, 24)``.
 
-    float64 inputs run in float64, others in float32; float32 tokens outside ``|a|, |b| ≤
-    20`` or with a small normalized Golay sum (module docstring) rerun in float64.
+    The same operations for every token: no data-dependent branch or shape, no host sync,
+    a fixed number of chunks for a given N. Working precision: float64 for float64 inputs
+    and off the CPU; float32 for float32 inputs on the CPU, where a batch holding some
+    ``|a_i| > 20`` runs in float64 instead (a host-side test, free on the CPU).
     """
-    wide = a.dtype == torch.float64
+    wide = a.dtype == torch.float64 or a.device.type != "cpu"
     wd = torch.float64 if wide else torch.float32
     a, b = a.to(wd).contiguous(), b.to(wd).contiguous()
+    if not wide and bool((a.abs() > _RANGE32).any()):
+        a, b = a.double(), b.double()
+    size = _chunk(a.device)
+    if a.shape[0] > size:
+        parts = [_log_partition_chunk(ac, bc, grad) for ac, bc in zip(a.split(size), b.split(size))]
+        return tuple(torch.cat([p[i] for p in parts]) if i == 0 or grad else None for i in range(3))
+    return _log_partition_chunk(a, b, grad)
+
+
+def _log_partition_chunk(a: Tensor, b: Tensor, grad: bool):
     v0, ga0, gb0 = _pair_term(a, b, grad)
     v1, ga1, gb1 = _octad_term(a, b, grad)
-    v2, s2, ga2, gb2 = _golay_term(a, b, grad)
-    if wide:  # the normalized Golay sum is too small for its clamped tables: log-domain sum
-        redo = torch.nonzero(~(s2 >= _S_MIN64))[:, 0]
-        if len(redo):
-            for t, x in zip((v2, ga2, gb2), _reference_golay(a[redo], b[redo], grad)):
-                if x is not None:
-                    t[redo] = x
+    v2, ga2, gb2 = _golay_term(a, b, grad)
     v = torch.stack([v0, v1, v2])
     value = torch.logsumexp(v, 0)
-    ga = gb = None
-    if grad:
-        w = torch.exp(v - value)[:, :, None]
-        ga = w[0] * ga0 + w[1] * ga1 + w[2] * ga2
-        gb = w[0] * gb0 + w[1] * gb1 + w[2] * gb2
-    if not wide:
-        big = torch.maximum(a.abs().amax(1), b.abs().amax(1))
-        redo = torch.nonzero(~(s2 >= _S_MIN32) | ~(big <= _RANGE32))[:, 0]
-        if len(redo):
-            v, ga_, gb_ = _log_partition(a[redo].double(), b[redo].double(), grad)
-            value[redo] = v.float()
-            if grad:
-                ga[redo], gb[redo] = ga_.float(), gb_.float()
-    return value, ga, gb
+    if not grad:
+        return value, None, None
+    w = torch.exp(v - value)[:, :, None]
+    return value, w[0] * ga0 + w[1] * ga1 + w[2] * ga2, w[0] * gb0 + w[1] * gb1 + w[2] * gb2
 
 
 class _LeechLogPartition(torch.autograd.Function):
