@@ -130,24 +130,34 @@ _BLOCKS, _LABEL = _trio()
 _cache: dict = {}
 
 
+def _numpy_tables() -> dict[str, np.ndarray]:
+    """The constant tables as numpy arrays (float64 or int64)."""
+    cls = _LABEL.reshape(3, 64)  # block classes in (α, ξ) order
+    rep = (cls | (np.vectorize(lambda c: bin(c).count("1") & 1)(cls) << 6))[..., None] >> np.arange(8) & 1
+    rho = np.concatenate([np.concatenate([rep, 1 - rep], 2), np.concatenate([1 - rep, rep], 2)], 1)
+    octads = golay.OCTAD_INDICATOR.astype(np.float64)
+    tables = {
+        "perm": _BLOCKS.ravel(),
+        "rep": -2.0 * rep, "sgn_t": 1.0 - 2.0 * rep.transpose(0, 2, 1),  # (3, 64, 8) −2·bits; (3, 8, 64) signs
+        "rho": rho, "rho_t": rho.transpose(0, 2, 1),  # (3, 128, 16): [e¹ | e⁰] per pattern
+        "xor": np.bitwise_xor.outer(np.arange(8), np.arange(8)).ravel(),
+        "oct_t": octads.T, "oct": octads,  # (24, 759), (759, 24)
+        # reference implementation
+        "g_t": golay.GOLAY_WORDS.T, "gbar_t": 1 - golay.GOLAY_WORDS.T.astype(np.float64),
+    }
+    return {k: np.ascontiguousarray(v, dtype=np.int64 if k in _INDEX_TABLES else np.float64) for k, v in tables.items()}
+
+
+_INDEX_TABLES = ("perm", "xor")
+_NP_TABLES = _numpy_tables()
+
+
 def _tables(dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
-    """Constant tables in ``dtype`` on ``device`` (built once per pair)."""
+    """Constant tables in ``dtype`` on ``device`` (built once per pair; index tables int64)."""
     key = (dtype, str(device))
     if key not in _cache:
-        f = lambda x: torch.tensor(np.ascontiguousarray(x), dtype=dtype, device=device)  # noqa: E731
-        cls = _LABEL.reshape(3, 64)  # block classes in (α, ξ) order
-        rep = (cls | (np.vectorize(lambda c: bin(c).count("1") & 1)(cls) << 6))[..., None] >> np.arange(8) & 1
-        rho = np.concatenate([np.concatenate([rep, 1 - rep], 2), np.concatenate([1 - rep, rep], 2)], 1)
-        octads = golay.OCTAD_INDICATOR.astype(np.float64)
-        _cache[key] = {
-            "perm": torch.as_tensor(_BLOCKS.ravel(), device=device),
-            "rep": f(-2.0 * rep), "sgn_t": f(1.0 - 2.0 * rep.transpose(0, 2, 1)),  # (3, 64, 8) −2·bits; (3, 8, 64) signs
-            "rho": f(rho), "rho_t": f(rho.transpose(0, 2, 1)),  # (3, 128, 16): [e¹ | e⁰] per pattern
-            "xor": torch.as_tensor(np.bitwise_xor.outer(np.arange(8), np.arange(8)).ravel(), device=device),
-            "oct_t": f(octads.T), "oct": f(octads),  # (24, 759), (759, 24)
-            # reference implementation
-            "g_t": f(golay.GOLAY_WORDS.T), "gbar_t": f(1 - golay.GOLAY_WORDS.T.astype(np.float64)),
-        }
+        _cache[key] = {k: torch.as_tensor(v, dtype=torch.int64 if k in _INDEX_TABLES else dtype, device=device)
+                       for k, v in _NP_TABLES.items()}
     return _cache[key]
 
 
@@ -212,8 +222,10 @@ def _pair_term(a: Tensor, b: Tensor, grad: bool):
 def _octad_term(a: Tensor, b: Tensor, grad: bool):
     """Shape 2⁸ (module docstring): log Z₁ ``(N,)`` and, if ``grad``, its gradients ``(N, 24)``.
 
-    Per octad ``e^{K}·½(1 ± e^{−2B})``, taken as ``½ e^{K − max K}·g`` with ``g = 1 + e^{−2B}``
-    (even count of negative ``a_i``) or ``−expm1(−2B)`` (odd): positive terms, no cancellation.
+    Per octad ``e^{K}·½(1 ± e^{−2B})``, taken as ``½ e^{K − max K}·g``: ``g = 1 + e^{−2B}`` for an
+    even count of negative ``a_i``, ``−expm1(−2B)`` for an odd one; with ``h = expm1(−2B)`` and
+    ``s = ±1`` that is ``g = s·h + s + 1``, positive terms, no cancellation (``1 + e^{−2B}`` from
+    ``2 + h`` only loses absolute precision below 1e-16 of a number ≥ 1).
     """
     t, lo = _tables(a.dtype, a.device), _lo(a.dtype)
     aa, neg = a.abs(), (a < 0).to(a.dtype)
@@ -222,25 +234,26 @@ def _octad_term(a: Tensor, b: Tensor, grad: bool):
     om = -torch.expm1(-4 * aa)  # 1 − w without cancellation
     beta = torch.where(w < 0.5, torch.atanh(w), 0.5 * (lp - torch.log(om))).clamp_max_(_BETA_MAX)
     x = torch.stack([(2 * aa + lp).sub_(4 * b), beta, 0.5 * neg])  # log 2cosh(2a) − 4b, β, ½[a < 0]: (3, N, 24)
-    k, bb, odd = torch.matmul(x, t["oct_t"]).unbind(0)  # K, B, ½·(negative count): (N, 759) each
-    top = k.amax(1, keepdim=True)
-    ek = k.sub_(top).clamp_min_(lo).exp_()
-    bb.mul_(-2.0)
-    e2b = torch.exp(bb)  # e^{−2B}: 1 + e^{−2B} for an even count, and the B-derivative ...
-    odd = odd.frac_() > 0  # ... 1 − e^{−2B} = −expm1(−2B) for an odd count, accurate for small B
-    term = ek * torch.where(odd, torch.expm1(bb).neg_(), e2b.add(1.0))
+    y = torch.matmul(x, t["oct_t"])  # K, B, ½·(negative count): (3, N, 759), then worked in place
+    ek, h, sgn = y.unbind(0)
+    top = ek.amax(1, keepdim=True)
+    ek.sub_(top).clamp_min_(lo).exp_()  # e^{K − top}
+    h.mul_(-2.0)
+    e2b = torch.exp(h) if grad else None  # e^{−2B}, for ∂/∂B
+    h.expm1_()  # e^{−2B} − 1, accurate for small B
+    sgn.frac_().mul_(-4.0).add_(1.0)  # +1 for an even count of negative a_i, −1 for an odd one
+    term = h.mul_(sgn).add_(sgn + 1.0).mul_(ek)  # e^{K − top}·(1 ± e^{−2B}), in h's place (s + 1 first: exact)
     total = term.sum(1, keepdim=True)
     value = (top + torch.log(0.5 * total))[:, 0]
     if not grad:
         return value, None, None
-    # ∂/∂K = term / total; ∂/∂B = ±2 e^{K − top − 2B} / total (+ odd, − even)
-    gk = term.div_(total)
-    gb = ek.mul_(e2b).mul_(torch.where(odd, 2.0, -2.0)).div_(total)
-    g = torch.matmul(torch.stack([gk, gb]), t["oct"])  # (2, N, 24)
+    term.div_(total)  # ∂/∂K
+    ek.mul_(e2b).mul_(sgn).mul_(-2.0 / total)  # ∂/∂B = ∓2 e^{K − top − 2B} / total
+    gb, gk = torch.matmul(y[:2], t["oct"])  # (N, 24) each
     # dβ/da = −sgn(a)·sech²(2a) / e^{−2β}: exact, and at the cap it keeps the term of e^{−2β}
     # that the cap stands for (d tanh 2|a| / da ≠ 0 at a = 0); a = 0 counts as positive, as above.
     dbeta = (2 * neg - 1).div_(torch.cosh(2 * a).square_().mul_(torch.exp(-2 * beta)))
-    return value, 2 * torch.tanh(2 * a) * g[0] + dbeta * g[1], -4 * g[0]
+    return value, 2 * torch.tanh(2 * a) * gk + dbeta * gb, -4 * gk
 
 
 def _golay_term(a: Tensor, b: Tensor, grad: bool):
@@ -271,18 +284,19 @@ def _golay_term(a: Tensor, b: Tensor, grad: bool):
     ell = torch.bmm(t["rep"], ap).add_(ap.sum(1, keepdim=True))  # (3, 64, N)
     al = ell.abs()
     wq = torch.exp(-2 * al)
-    lv = (al + torch.log1p(wq)).view(3, 8, 8, n)  # log 2cosh ℓ, (block, α, ξ, N)
-    sig = torch.where(ell >= 0, 1.0, wq) / (1.0 + wq)  # sigmoid(2ℓ) ...
-    sig_c = torch.where(ell >= 0, wq, 1.0) / (1.0 + wq)  # ... and 1 − sigmoid(2ℓ), each without cancellation
-    r = (sig * m[:, 0] + sig_c * m[:, 1]).view(3, 8, 8, n)
+    lv = torch.log1p(wq).add_(al).view(3, 8, 8, n)  # log 2cosh ℓ, (block, α, ξ, N)
+    pos = ell >= 0
+    inv = wq.add(1.0).reciprocal_()
+    wq.mul_(inv)
+    sig, sig_c = torch.where(pos, inv, wq), torch.where(pos, wq, inv)  # sigmoid(2ℓ), 1 − sigmoid(2ℓ): no cancellation
+    r = torch.addcmul(sig * m[:, 0], sig_c, m[:, 1]).view(3, 8, 8, n)
     # Stage 1, over β for each (α, ξ): X₂[β] X₃[α ⊕ β].
-    lv3 = lv[2].reshape(8, 8 * n).index_select(0, xor).view(8, 8, 8, n)  # [α, β, ξ]: LV₃[α ⊕ β]
-    r3 = r[2].reshape(8, 8 * n).index_select(0, xor).view(8, 8, 8, n)
-    g = lv[1].unsqueeze(0) + lv3
-    gmax = g.amax(1, keepdim=True)
-    ew = g.sub_(gmax).exp_()  # (α, β, ξ, N)
+    ew = lv[2].reshape(8, 8 * n).index_select(0, xor).view(8, 8, 8, n).add_(lv[1])  # [α, β, ξ]: LV₂[β] + LV₃[α ⊕ β]
+    rr = r[2].reshape(8, 8 * n).index_select(0, xor).view(8, 8, 8, n)
+    gmax = ew.amax(1, keepdim=True)
+    ew.sub_(gmax).exp_()  # (α, β, ξ, N)
     yv = ew.sum(1)  # (α, ξ, N), ≥ 1
-    rr = r[1].unsqueeze(0) + r3  # R₂ + R₃ per (α, β, ξ)
+    rr.add_(r[1])  # R₂ + R₃ per (α, β, ξ)
     ym = (ew * rr).sum(1)
     # Stage 2, over (α, ξ).
     h2 = lv[0] + gmax[:, 0]
@@ -292,15 +306,18 @@ def _golay_term(a: Tensor, b: Tensor, grad: bool):
     value = torch.log(total) + f + ref - b.sum(1)
     if not grad:
         return value, None, None
-    # Triple weights (divided by the total): W[α, β, ξ] and W·(R₁ + R₂ + R₃).
-    wt = ew.mul_((w1 / total).unsqueeze(1))
-    wm = wt * (rr + r[0].unsqueeze(1))
-    gl = torch.stack([wm.sum(1), wm.sum(0), _xor_sum(wm, xor)])  # ∂ log Z₂/∂LV per block: (3, 8, 8, N)
-    gr = torch.stack([wt.sum(1), wt.sum(0), _xor_sum(wt, xor)])  # ∂ log Z₂/∂R
+    # Triple weights W[α, β, ξ] and W·(R₁ + R₂ + R₃), divided by the total; block 1's
+    # marginals follow from the stage-1 sums, blocks 2 and 3 sum over α and over α ⊕ β = γ.
+    w1.div_(total)
+    wt = ew.mul_(w1.unsqueeze(1))
+    wm = rr.add_(r[0].unsqueeze(1)).mul_(wt)
+    gl = torch.stack([w1 * (ym + r[0] * yv), wm.sum(0), _xor_sum(wm, xor)])  # ∂ log Z₂/∂LV: (3, 8, 8, N)
+    gr = torch.stack([w1 * yv, wt.sum(0), _xor_sum(wt, xor)])  # ∂ log Z₂/∂R
     gl, gr = gl.view(3, 64, n), gr.view(3, 64, n)
     # Through LV = log 2cosh ℓ and R = σ m_p + (1 − σ) m_p̄.
-    gell = gl * torch.tanh(ell) + gr * (m[:, 0] - m[:, 1]) * (2 * sig * sig_c)
-    gm = torch.stack([gr * sig, gr * sig_c], 1).view(3, 128, n)
+    gm = torch.stack([gr * sig, gr * sig_c], 1)  # ∂/∂m: (3, 2, 64, N)
+    gell = (m[:, 0] - m[:, 1]).mul_(2 * sig_c).mul_(gm[:, 0]).add_(sig.sub_(sig_c).mul_(gl))  # tanh ℓ = σ − (1 − σ)
+    gm = gm.view(3, 128, n)
     ge = torch.bmm(t["rho_t"], gm).mul_(e)  # ∂/∂d: (3, 16, N)
     ga = torch.bmm(t["sgn_t"], gell).add_(4 * (ge[:, :8] - ge[:, 8:]))  # ∂ℓ/∂a_i = s_i; ∂d/∂a = ±4
     gbp = -8 * (ge[:, :8] + ge[:, 8:])
