@@ -69,12 +69,11 @@ def _build_tables() -> dict[str, np.ndarray]:
         "reverse": np.arange(2047, -1, -1),
         "masks": masks,
         "words": words.astype(bool),  # (4096, 24)
-        "pairs": leech.PAIRS.astype(np.int64),  # (276, 2)
     }
 
 
 _NP = _build_tables()
-_cache: dict[str, dict[str, Tensor]] = {}
+_cache: dict = {}
 
 
 def _tables(device: torch.device) -> dict[str, Tensor]:
@@ -226,25 +225,11 @@ def leech_search_torch(x: Tensor, chunk: int | None = None) -> Tensor:
 def leech_codewords_torch(indices: Tensor) -> Tensor:
     """Integer Λ24 coordinates ``(N, 24)`` float32 of indices ``(N,)`` (the kernel's bijection).
 
-    Every row is built in all three shapes and the right one selected (no host sync);
-    indices outside [0, 196560) give unspecified rows.
+    A row lookup in the 196,560 × 24 int8 codebook (4.7 MB, built by the kernel once per
+    device): no host sync; indices outside [0, 196560) give unspecified rows.
     """
-    t = _tables(indices.device)
-    idx = indices.long().reshape(-1)
-    n, dev = idx.shape[0], idx.device
-    k = torch.arange(8, device=dev)
-    # 4²: pair rank · 4 + two sign bits.
-    pr = t["pairs"][(idx >> 2).clamp(0, 275)]  # (n, 2)
-    v0 = 4.0 - 8.0 * ((idx[:, None] >> k[:2]) & 1).float()
-    out0 = torch.zeros(n, 24, device=dev).scatter_(1, pr, v0)
-    # 2⁸: octad rank · 128 + seven sign bits; the eighth makes the minus count even.
-    loc = (idx - _OFF1).clamp(0, _OFF2 - _OFF1 - 1)
-    bits = (loc[:, None] >> k[:7]) & 1
-    bits = torch.cat([bits, bits.sum(1, keepdim=True) & 1], 1)
-    out1 = torch.zeros(n, 24, device=dev).scatter_(1, t["octad_pos"][loc >> 7], 2.0 - 4.0 * bits.float())
-    # 3·1²³: Golay message · 24 + position of the −3.
-    loc = (idx - _OFF2).clamp(0, 4096 * 24 - 1)
-    m, j = loc // 24, loc % 24
-    mag = torch.where(torch.arange(24, device=dev) == j[:, None], -3.0, 1.0)
-    out2 = torch.where(t["words"][m], -mag, mag)
-    return torch.where((idx < _OFF1)[:, None], out0, torch.where((idx < _OFF2)[:, None], out1, out2))
+    key = ("codebook", str(indices.device))
+    if key not in _cache:
+        _cache[key] = torch.from_numpy(leech.all_codewords().copy()).to(indices.device)
+    idx = indices.reshape(-1).long().clamp(0, leech.NUM_CODEWORDS - 1)
+    return _cache[key].index_select(0, idx).float()
