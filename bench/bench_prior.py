@@ -1,7 +1,7 @@
 """Throughput of the exact Leech prior tables (``leechcodec.kernels.leech_prior``).
 
     python -m leechcodec.bench.bench_prior [--tokens 12000] [--threads 2] [--json]
-    python -m leechcodec.bench.bench_prior --torch [--repeats 5] [--json]
+    python -m leechcodec.bench.bench_prior --torch [--repeats 5] [--previous REV] [--json]
 
 Measures tokens/s, numba kernels against their numpy twins in the same run, for
 
@@ -21,18 +21,20 @@ CPU time (all threads) per token is printed too: on a shared machine it is stead
 wall time.
 
 ``--torch`` measures the differentiable training prior instead (:mod:`leechcodec.prior`),
-one thread for torch and numba, float32, the median of ``--repeats`` runs with the previous
-and the current implementation alternating:
+one thread for torch and numba, float32, the median of ``--repeats`` runs with the
+implementations alternating: ``old`` (``_leech_log_partition_reference``, the first one),
+``previous`` (``leech_log_partition`` as of git revision ``--previous``, read with ``git
+show``; left out when git or the revision is unavailable) and ``new`` (the current one):
 
-- ``log Z`` forward + backward of ``leech_log_partition`` against
-  ``_leech_log_partition_reference`` on the 9,216 tokens of a training batch — the prior
-  parameters of an untrained ``LeechCodecModel(ModelConfig("leech24", tokens=8, channels=64,
-  hyper_channels=64))`` on 8 random 192×192 crops — and on as many "sharp" tokens
+- ``log Z`` forward + backward of each on the 9,216 tokens of a training batch — the prior
+  parameters of an untrained ``LeechCodecModel(ModelConfig())`` (the default config: Λ24,
+  8 tokens, 64 channels) on 8 random 192×192 crops — and on as many "sharp" tokens
   (``a ~ N(0, 4)`` clipped to ±16, ``b ~ U(0, 0.5)``);
-- a training step of that model on those crops (forward, loss, backward) with either
-  implementation, and inside it the quantizer (forward + backward on the step's latent)
-  and the prior (``leech_log_prob`` forward + backward on the step's tensors), timed
-  separately on the same tensors; the report gives (quantizer + prior) / step.
+- a training step of that model on those crops (forward, loss, backward) with each
+  implementation, and inside it the quantizer (forward + backward on the step's latent;
+  on the CPU that is the numba search) and the prior (``leech_log_prob`` forward +
+  backward on the step's tensors), timed separately on the same tensors; the report gives
+  (quantizer + prior) / step.
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+import types
+from pathlib import Path
 from typing import Callable
 
 import numba
@@ -51,6 +56,8 @@ import numpy as np
 from leechcodec.kernels import leech_prior as lp
 
 TORCH_BATCH, TORCH_CROP = 8, 192
+#: The parent of the commit that made the training prior sync-free.
+PREVIOUS_PRIOR = "e7c2689^"
 
 
 def make_inputs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +164,22 @@ def _median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[st
             for k, v in runs.items()}
 
 
-def torch_prior_report(repeats: int, seed: int) -> dict:
-    """Old vs new training prior and its share of a training step (module docstring)."""
+def previous_log_partition(rev: str) -> Callable | None:
+    """``leech_log_partition`` of ``leechcodec/prior.py`` at git revision ``rev``, or None when
+    git or that revision is not available (an installed copy, a shallow clone)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        src = subprocess.run(["git", "-C", str(root), "show", f"{rev}:leechcodec/prior.py"],
+                             capture_output=True, text=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    module = types.ModuleType("leechcodec_prior_previous")
+    exec(compile(src, f"{rev}:leechcodec/prior.py", "exec"), module.__dict__)
+    return module.leech_log_partition
+
+
+def torch_prior_report(repeats: int, seed: int, previous: str | None = PREVIOUS_PRIOR) -> dict:
+    """Old, previous and new training prior and their share of a training step (module docstring)."""
     import torch
 
     from leechcodec import prior
@@ -168,10 +189,13 @@ def torch_prior_report(repeats: int, seed: int) -> dict:
     torch.set_num_threads(1)
     numba.set_num_threads(1)
     implementations = {"old": prior._leech_log_partition_reference, "new": prior.leech_log_partition}
+    prev = previous_log_partition(previous) if previous else None
+    if prev is not None:
+        implementations = {"old": implementations["old"], "previous": prev, "new": implementations["new"]}
     current = prior.leech_log_partition
     try:
         torch.manual_seed(seed)
-        config = ModelConfig(quantizer="leech24", tokens=8, channels=64, hyper_channels=64)
+        config = ModelConfig()
         model = LeechCodecModel(config)
         x = torch.rand(TORCH_BATCH, 3, TORCH_CROP, TORCH_CROP, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
@@ -236,6 +260,7 @@ def torch_prior_report(repeats: int, seed: int) -> dict:
         "threads": 1,
         "repeats": repeats,
         "seed": seed,
+        "previous_revision": previous if prev is not None else None,
         "model": config.to_dict(),
         "batch": [TORCH_BATCH, 3, TORCH_CROP, TORCH_CROP],
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numba": numba.__version__},
@@ -249,14 +274,14 @@ def _print_torch_report(report: dict) -> None:
     r = report["results"]
     print(f"torch prior: {report['tokens']} tokens, float32, 1 thread, median of {report['repeats']} "
           f"(old and new alternating), load average {report['machine']['load_average_1min']:.1f}")
-    print("  log Z forward+backward   old cpu ms   new cpu ms   speedup   (wall ms old / new)")
+    names = list(report["share_quantizer_plus_prior"])
+    print("  log Z forward+backward, cpu ms (wall ms):  " + "   ".join(names))
     for name in ("model", "sharp"):
-        o, n = r[f"log_z_{name}"]["old"], r[f"log_z_{name}"]["new"]
-        print(f"  {name:22s} {o['cpu_ms']:10.0f}   {n['cpu_ms']:10.0f}   {o['cpu_ms'] / n['cpu_ms']:6.1f}x"
-              f"   ({o['wall_ms']:.0f} / {n['wall_ms']:.0f})")
+        cells = [f"{r[f'log_z_{name}'][k]['cpu_ms']:.0f} ({r[f'log_z_{name}'][k]['wall_ms']:.0f})" for k in names]
+        print(f"  {name:22s} " + "   ".join(cells))
     ts = report["results"]["training_step"]
     print(f"  training step (batch {TORCH_BATCH}, {TORCH_CROP}x{TORCH_CROP}, forward+backward), cpu ms:")
-    for k in ("old", "new"):
+    for k in names:
         print(f"    {k}: step {ts[f'step_{k}']['cpu_ms']:6.0f}   prior {ts[f'prior_{k}']['cpu_ms']:5.0f}   "
               f"quantizer {ts['quantizer']['cpu_ms']:4.0f}   (quantizer + prior) / step "
               f"{100 * report['share_quantizer_plus_prior'][k]:4.1f}%")
@@ -274,12 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     ap.add_argument("--torch", action="store_true",
                     help="benchmark the differentiable training prior instead (old vs new, share of a training step)")
+    ap.add_argument("--previous", default=PREVIOUS_PRIOR,
+                    help=f"--torch: git revision of the previous prior (default {PREVIOUS_PRIOR}; 'none' to skip)")
     args = ap.parse_args(argv)
     if args.torch:
         if args.repeats < 1:
             print("error: --repeats must be positive", file=sys.stderr)
             return 2
-        report = torch_prior_report(args.repeats, args.seed)
+        report = torch_prior_report(args.repeats, args.seed, None if args.previous == "none" else args.previous)
         if args.json:
             print(json.dumps(report, indent=2))
         else:

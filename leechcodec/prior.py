@@ -347,23 +347,24 @@ def _log_partition(a: Tensor, b: Tensor, grad: bool):
     a, b = a.to(wd).contiguous(), b.to(wd).contiguous()
     if not wide and bool((a.abs() > _RANGE32).any()):
         a, b = a.double(), b.double()
-    size = _chunk(a.device)
-    if a.shape[0] > size:
-        parts = [_log_partition_chunk(ac, bc, grad) for ac, bc in zip(a.split(size), b.split(size))]
-        return tuple(torch.cat([p[i] for p in parts]) if i == 0 or grad else None for i in range(3))
-    return _log_partition_chunk(a, b, grad)
-
-
-def _log_partition_chunk(a: Tensor, b: Tensor, grad: bool):
-    v0, ga0, gb0 = _pair_term(a, b, grad)
-    v1, ga1, gb1 = _octad_term(a, b, grad)
-    v2, ga2, gb2 = _golay_term(a, b, grad)
+    v0, ga0, gb0 = _pair_term(a, b, grad)  # (N, 24) work: never chunked
+    v1, ga1, gb1 = _chunked(_octad_term, a, b, grad)
+    v2, ga2, gb2 = _chunked(_golay_term, a, b, grad)
     v = torch.stack([v0, v1, v2])
     value = torch.logsumexp(v, 0)
     if not grad:
         return value, None, None
     w = torch.exp(v - value)[:, :, None]
     return value, w[0] * ga0 + w[1] * ga1 + w[2] * ga2, w[0] * gb0 + w[1] * gb1 + w[2] * gb2
+
+
+def _chunked(term, a: Tensor, b: Tensor, grad: bool):
+    """``term`` over chunks of ``_chunk`` tokens (one chunk off the CPU), results concatenated."""
+    size = _chunk(a.device)
+    if a.shape[0] <= size:
+        return term(a, b, grad)
+    parts = [term(ac, bc, grad) for ac, bc in zip(a.split(size), b.split(size))]
+    return tuple(None if p[0] is None else torch.cat(p) for p in zip(*parts))
 
 
 class _LeechLogPartition(torch.autograd.Function):

@@ -147,13 +147,33 @@ def test_no_data_dependent_shapes_or_syncs():
     assert a.grad.shape == (700, 24)
 
 
+@pytest.mark.gpu
+def test_cuda_equals_cpu_without_syncs():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    a, b = (t.float().double() for t in adversarial(3000, 14))  # float32 values, in float64
+    a.requires_grad_()
+    expected = leech_log_partition(a, b)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), a)
+    ac, bc = a.detach().float().cuda().requires_grad_(), b.float().cuda()
+    leech_log_partition(ac[:8], bc[:8])
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        value = leech_log_partition(ac, bc)
+        (grad,) = torch.autograd.grad(value.sum(), ac)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert torch.allclose(value.double().cpu(), expected.detach(), rtol=TOL_F32, atol=0)
+    assert torch.allclose(grad.double().cpu(), expected_grad, rtol=TOL_F32, atol=TOL_F32)
+
+
 @pytest.mark.slow
 def test_compiled_equals_eager():
     gen = torch.Generator().manual_seed(13)
     a = torch.randn(300, 24, dtype=torch.float64, generator=gen) * 4
     b = torch.rand(300, 24, dtype=torch.float64, generator=gen) * 4
-    eager = prior._log_partition_chunk(a, b, True)
-    compiled = torch.compile(prior._log_partition_chunk, dynamic=False, fullgraph=True)(a, b, True)
+    eager = prior._log_partition(a, b, True)
+    compiled = torch.compile(prior._log_partition, dynamic=False, fullgraph=True)(a, b, True)
     for x, y in zip(eager, compiled):  # the compiled kernels sum in their own order
         assert torch.allclose(x, y, rtol=TOL_F64, atol=TOL_F64)
 
