@@ -175,8 +175,12 @@ def _lo(dtype: torch.dtype) -> float:
 
 
 @contextlib.contextmanager
-def _denormals_flushed():
-    """Flush subnormal numbers on this thread while inside, then restore the caller's mode."""
+def _denormals_flushed(device: torch.device):
+    """Flush subnormal numbers on this thread while inside, then restore the caller's mode
+    (a CPU setting: for other devices nothing happens, so nothing stops a compiled graph)."""
+    if device.type != "cpu":
+        yield
+        return
     probe = torch.tensor([1e-30], dtype=torch.float32) * 1e-10  # 1e-40 is subnormal in float32
     changed = probe.item() != 0.0 and torch.set_flush_denormal(True)
     try:
@@ -372,7 +376,7 @@ class _LeechLogPartition(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor) -> Tensor:
-        with _denormals_flushed():
+        with _denormals_flushed(a.device):
             value, ga, gb = _log_partition(a.detach(), b.detach(), True)
         ctx.save_for_backward(ga.to(a.dtype), gb.to(b.dtype))
         return value.to(a.dtype)
@@ -397,7 +401,7 @@ def leech_log_partition(a: Tensor, b: Tensor) -> Tensor:
         return (a.sum(1) + b.sum(1)) * 0
     if torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
         return _LeechLogPartition.apply(a, b)
-    with _denormals_flushed():
+    with _denormals_flushed(a.device):
         return _log_partition(a, b, False)[0].to(a.dtype)
 
 
