@@ -25,10 +25,11 @@ the quantizer feeds them):
   (the sync-free search, ``--tokens`` tokens) and of the previous torch search
   ``quantizers._leech_search_torch_reference`` (``--old-tokens``); torch and numba use
   ``--threads`` threads; best of ``--repeats``; the ratio new / old;
-- exactness: new torch search = numba on ``--exact-tokens`` tokens, counted per kind:
-  Gaussian float32 tokens, :func:`adversarial_tokens` (float64 and float32) and the
-  latents of every shipped Λ24 model on the Kodak images (``--kodak``; skipped if the
-  folder is missing), and = brute force on ``--bf-tokens`` adversarial tokens.
+- exactness: new torch search = numba, counted per kind, on ``--exact-tokens`` tokens
+  (a third each: unit Gaussian float32 tokens, :func:`adversarial_tokens` in float64 and
+  the same in float32), on the latents of every shipped Λ24 model on the Kodak images
+  (``--kodak``; skipped if the folder is missing), and = brute force on ``--bf-tokens``
+  adversarial tokens.
 """
 
 from __future__ import annotations
@@ -199,36 +200,34 @@ def run_torch(tokens: int, old_tokens: int, exact_tokens: int, bf_tokens: int, t
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     xt = torch.from_numpy(x).to(dev)
 
-    def timed_torch(fn, n):
-        def go():
-            fn(xt[:n])
-            sync()
-        go()  # warm-up
-        return _best(go, repeats)
-
+    cases = {"numba": (lambda n: search_numba(x[:n]), tokens),
+             "new": (lambda n: leech_search_torch(xt[:n]), tokens),
+             "old": (lambda n: quantizers._leech_search_torch_reference(xt[:n]), old_tokens)}
     speed = {}
-    search_numba(x[:1000])
-    for name, fn, n in (("numba", lambda: search_numba(x[:tokens]), tokens),
-                        ("new", lambda: timed_torch(leech_search_torch, tokens), tokens),
-                        ("old", lambda: timed_torch(quantizers._leech_search_torch_reference, old_tokens), old_tokens)):
-        wall, cpu = _best(fn, repeats) if name == "numba" else fn()
+    for name, (fn, n) in cases.items():
+        def go(fn=fn, n=n):
+            fn(n)
+            sync()
+        go()  # warm-up: numba cache, tables on the device
+        wall, cpu = _best(go, repeats)
         speed[name] = {"tokens": n, "wall_s": wall, "tokens_per_s": n / wall, "cpu_us_per_token": 1e6 * cpu / n}
 
-    kinds = {}
+    def new_search(data: np.ndarray) -> np.ndarray:
+        parts = np.array_split(data, max(1, len(data) // 65536))
+        return torch.cat([leech_search_torch(torch.from_numpy(c).to(dev)).cpu() for c in parts]).numpy()
+
     latents = kodak_latents(kodak)
-    adv = adversarial_tokens(max(0, exact_tokens - len(latents)) // 3 + 1, seed + 1)
-    gauss = rng.standard_normal((max(0, exact_tokens - len(latents) - 2 * len(adv)), 24)).astype(np.float32)
+    adv = adversarial_tokens(exact_tokens // 3, seed + 1)
+    gauss = rng.standard_normal((exact_tokens - 2 * len(adv), 24)).astype(np.float32)
     gauss /= np.linalg.norm(gauss, axis=1, keepdims=True)
-    t0 = time.perf_counter()
-    for name, data in (("gaussian_float32", gauss), ("adversarial_float64", adv),
-                       ("adversarial_float32", adv.astype(np.float32)), ("kodak_latents_float32", latents)):
-        got = torch.cat([leech_search_torch(torch.from_numpy(c).to(dev)).cpu() for c in np.array_split(data, max(1, len(data) // 65536))]) \
-            if len(data) else torch.zeros(0, dtype=torch.long)
-        kinds[name] = {"tokens": len(data), "mismatches": int((got.numpy() != search_numba(data)).sum())}
     bf = adversarial_tokens(bf_tokens, seed + 2)
-    kinds["bruteforce_adversarial_float64"] = {
-        "tokens": bf_tokens, "mismatches": int((leech_search_torch(torch.from_numpy(bf).to(dev)).cpu().numpy()
-                                               != search_bruteforce(bf)).sum())}
+    t0 = time.perf_counter()
+    kinds = {name: {"tokens": len(data), "mismatches": int((new_search(data) != oracle(data)).sum())}
+             for name, data, oracle in (("gaussian_float32", gauss, search_numba),
+                                        ("adversarial_float64", adv, search_numba),
+                                        ("adversarial_float32", adv.astype(np.float32), search_numba),
+                                        ("kodak_latents_float32", latents, search_numba),
+                                        ("bruteforce_adversarial_float64", bf, search_bruteforce))}
     return {
         "schema": 1,
         "benchmark": "leech_search_torch",
@@ -273,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--torch", action="store_true", help="torch searches (old, new) against numba: speed, exactness")
     p.add_argument("--old-tokens", type=int, default=4000, help="--torch: tokens for the previous torch search")
-    p.add_argument("--exact-tokens", type=int, default=1_000_000, help="--torch: tokens checked against numba")
+    p.add_argument("--exact-tokens", type=int, default=1_000_000,
+                   help="--torch: synthetic tokens checked against numba (plus the Kodak latents)")
     p.add_argument("--device", default="cpu", help="--torch: torch device")
     p.add_argument("--kodak", default=KODAK, help="--torch: folder of images for real latents")
     args = p.parse_args(argv)
