@@ -41,9 +41,9 @@ device and under ``torch.compile``), and off the CPU one chunk for the whole bat
   convolution of 8-entry tables: 512 products per token instead of 4,096 words × 24
   coordinates. A class carries ``LV = log 2cosh ℓ`` (``±ℓ`` the sign sums ``Σ s_i a_i`` of
   its two patterns) and its mark ``R``, the pattern-weighted mean of the patterns' marked
-  sums ``Σ_j e^{−8b_j − 4s_j a_j}`` (taken relative to a reference between their bounds, so
-  all lie within ``e^{±4 max|a|}``); a triple weighs ``e^{LV₁+LV₂+LV₃}`` and marks
-  ``R₁ + R₂ + R₃``. The convolution runs in two log-domain stages (over β for each (α, ξ),
+  sums ``Σ_j e^{−8b_j − 4s_j a_j}`` over the block; a triple weighs ``e^{LV₁+LV₂+LV₃}`` and
+  marks ``R₁ + R₂ + R₃``, a word's whole marked sum, which lies within ``e^{±4 max|a|}``
+  (times 24) of a reference taken halfway between its bounds. The convolution runs in two log-domain stages (over β for each (α, ξ),
   then over (α, ξ)), each normalized by its largest term: no underflow at the code's deep
   holes, where the best Golay word is up to 8·4|a| nats below the unconstrained sign
   optimum, so no fallback.
@@ -265,8 +265,10 @@ def _golay_term(a: Tensor, b: Tensor, grad: bool):
 
     Per block and class (pattern ``p`` and its complement, sign sums ``±ℓ``): ``LV = log 2cosh ℓ``
     and the class's mark ``R = σ m_p + (1 − σ) m_p̄`` (``σ = sigmoid 2ℓ``, ``m`` the pattern's
-    marked sum ``Σ_j e^{d_j − D}``, ``D`` between the smallest and the largest bound of a mark
-    so that every ``m`` is within ``e^{±4 max|a|}`` of 1). The code's class triples
+    marked sum ``Σ_j e^{d_j − D}`` over the block, ``D`` halfway between a lower and an upper
+    bound of a whole word's marked sum, so that every triple's ``R₁ + R₂ + R₃`` lies within
+    ``[e^{−4 max|a|}, 24 e^{4 max|a|}]``; block terms below that only drop what is below
+    rounding). The code's class triples
     ``(X₁[α, ξ], X₂[β, ξ], X₃[α ⊕ β, ξ])`` are summed in two log-domain stages: over β with
     ``E = e^{LV₂ + LV₃ − max_β}``, then over (α, ξ) with ``e^{LV₁ + max_β − F}``; marks add
     along (``R₁ + R₂ + R₃`` per triple). Every stage's largest term is 1: no underflow, no
