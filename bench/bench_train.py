@@ -83,8 +83,11 @@ class _NoQuantizer(nn.Module):
 
 
 class _NoGaussian(nn.Module):
+    def likelihood(self, y, scales, means):
+        return torch.sigmoid(scales - (y - means).abs())
+
     def forward(self, y, scales, means):
-        return y, torch.sigmoid(scales - (y - means).abs())
+        return y, self.likelihood(y, scales, means)
 
 
 def strip_quantizer_and_prior(model: LeechCodecModel) -> None:

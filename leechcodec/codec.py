@@ -206,7 +206,7 @@ def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid
     if profile == container.PROFILE_ANS32_P24:
         means, scales = model.gaussian_params(_z_hat_float(model, sym))
         return means, _scale_indices(scales)
-    m, bits = model.config.latent_channels, intprior.OUT_BITS["scalar"]
+    m, bits = model.config.latent_channels, model.latent_codec.out_bits
     means = np.empty((m, *grid), dtype=np.float32)
     idx = np.empty((m, *grid), dtype=np.int8)
     for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
@@ -419,17 +419,7 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
     hyper = ans.SymbolEncoder()
     sym = _code_hyper(model, z, hyper)
     tokens = ans.SymbolEncoder()
-    grid = tuple(y.shape[2:])
-    if model.config.quantizer == "scalar":
-        means, scale_idx = _gaussian_params(model, sym, profile, grid)
-        _code_scalar(_scalar_integers(model, y, means), scale_idx, tokens)
-    else:
-        idx = _token_indices(model, y)
-        ai, bi = _token_params(model, sym, profile, grid)
-        if model.config.quantizer == "leech24":
-            _code_leech(idx, ai, bi, tokens, profile)
-        else:
-            tokens.add(_bsq_bits(idx, model.config.bsq_dim), _bsq_probs(ai, profile))
+    model.latent_codec.encode(model, y, sym, profile, tuple(y.shape[2:]), tokens)
     chunks = [hyper.finish(), tokens.finish()]
     header = container.LqHeader(
         model_key=entry.key, weights_sha256_prefix=container.weights_hash_prefix(entry.sha256), height=h, width=w,
@@ -486,21 +476,7 @@ def _decode(data: bytes, prior_device: str | None) -> tuple[np.ndarray, dict[str
     sym = _decode_hyper(model, hyper_shape, hyper)
     hyper.finish()
     tokens = ans.SymbolDecoder(chunks[1])
-    if model.config.quantizer == "scalar":
-        means, scale_idx = _gaussian_params(model, sym, profile, grid, prior_device)
-        q = _decode_scalar(scale_idx, tokens)
-        y_hat = model.quantizer.dequantize(torch.from_numpy(q).reshape(means.shape)) + means
-        params = {"means": means.numpy().ravel(), "scale_index": scale_idx, "symbols": q}
-    else:
-        ai, bi = _token_params(model, sym, profile, grid, prior_device)
-        if model.config.quantizer == "leech24":
-            idx = _decode_leech(ai, bi, tokens, profile)
-        else:
-            dim = model.config.bsq_dim
-            bits = tokens.read(_bsq_probs(ai, profile)).reshape(-1, dim)
-            idx = (bits << np.arange(dim, dtype=np.int64)).sum(1)
-        y_hat = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, model.config.tokens, *grid))
-        params = {"A": ai, "B": bi, "symbols": idx}
+    y_hat, params = model.latent_codec.decode(model, sym, profile, grid, tokens, prior_device)
     tokens.finish()
     image = tiling.synthesize(model, y_hat, header.height, header.width)
     if header.channel_mode == container.CHANNELS_GREY:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from leechcodec.kernels import intnet
+from leechcodec.latent_codecs import LATENT_CODECS
 from leechcodec.tiling import tiles
 
 __all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hyper_synthesis", "z_integers",
@@ -39,8 +40,8 @@ __all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hy
 Z_BITS = 8
 HIDDEN_BITS = 12
 HIDDEN_CLAMP_BITS = 12
-#: Output precision per quantizer family (fractional bits).
-OUT_BITS = {"leech24": 8, "bsq": 8, "scalar": 16}
+#: Output precision per quantizer family (fractional bits; ``LatentCodec.out_bits``).
+OUT_BITS = {name: cls.out_bits for name, cls in LATENT_CODECS.items()}
 _OUT_CLAMP = 1 << 40  # the last layer's own clamp (families clamp further)
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -74,7 +75,7 @@ def _build(model) -> intnet.IntNetwork:
     offsets, lengths, m = _hyper_integer_tables(model)
     # ẑ is bounded by the CDF tables: symbols lie in [0, length − 2).
     z_bound = int(np.max(np.maximum(np.abs(offsets), np.abs(offsets + lengths)) << Z_BITS) + np.max(np.abs(m)))
-    out_bits = OUT_BITS[model.config.quantizer]
+    out_bits = model.latent_codec.out_bits
     modules = list(model.h_s)
     convs = [i for i, mod in enumerate(modules) if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d))]
     layers = []

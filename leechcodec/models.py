@@ -21,33 +21,21 @@ Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottl
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from leechcodec.layers import GDN, GaussianConditional
+from leechcodec.latent_codecs import A_MAX, B_MAX, B_MIN, LATENT_CODECS, PARAM_STEP, _float32, latent_codec_class
+from leechcodec.layers import GDN
 from leechcodec.layers import EntropyBottleneck as _Bottleneck
-from leechcodec.prior import bsq_log_prob, leech_log_prob
-from leechcodec.quantizers import (
-    BinarySphericalQuantizer,
-    ScalarQuantizer,
-    SphericalLeechQuantizer,
-    normalize_tokens,
-)
 
 __all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "EntropyBottleneck", "QUANTIZERS", "PARAM_STEP", "A_MAX",
            "B_MIN", "B_MAX", "pad_to_multiple"]
 
 #: The quantizer families, by their names in configs, checkpoints and the zoo registry.
-QUANTIZERS = ("leech24", "bsq", "scalar")
-
-#: Grid step of the prior parameters a, b when they define coding probabilities.
-PARAM_STEP = 1.0 / 256
-A_MAX = 16.0
-B_MIN, B_MAX = -4.0, 8.0
+QUANTIZERS = tuple(LATENT_CODECS)
 
 
 @dataclass(frozen=True)
@@ -61,15 +49,14 @@ class ModelConfig:
     hyper_channels: int = 64  # width and channels of the hyper-latent z
 
     def __post_init__(self) -> None:
-        if self.quantizer not in QUANTIZERS:
-            raise ValueError(f"unknown quantizer {self.quantizer!r}; expected one of {', '.join(QUANTIZERS)}")
+        latent_codec_class(self.quantizer)  # refuses an unknown family
 
     @property
     def token_dim(self) -> int:
         """Latent channels per token D: 24 for Λ24, L for BSQ. A scalar "token" is a group of
         24 channels, each rounded on its own: ``tokens`` then means the same latent width
         (24·k channels) as for Λ24."""
-        return self.bsq_dim if self.quantizer == "bsq" else 24
+        return latent_codec_class(self.quantizer).token_dim(self)
 
     @property
     def latent_channels(self) -> int:
@@ -91,12 +78,6 @@ def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     return nn.functional.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
-
-
-def _float32(t: Tensor) -> torch.autocast:
-    """Autocast off on ``t``'s device: under mixed precision only the transforms run in reduced
-    precision; quantizers, entropy models and priors take float32 inputs and stay float32."""
-    return torch.autocast(t.device.type, enabled=False)
 
 
 class EntropyBottleneck(_Bottleneck):
@@ -156,15 +137,11 @@ class LeechCodecModel(nn.Module):
             _conv(nh * 3 // 2, 2 * m, 3, 1),
         )
         self.entropy_bottleneck = EntropyBottleneck(nh)
-        if config.quantizer == "leech24":
-            self.quantizer = SphericalLeechQuantizer()
-        elif config.quantizer == "bsq":
-            self.quantizer = BinarySphericalQuantizer(config.bsq_dim)
-        else:
-            self.quantizer = ScalarQuantizer()
-            # Training rate only (the coder builds its own tables): scales are lower-bounded
-            # at 0.11 and likelihoods at 1e-9, CompressAI's defaults.
-            self.gaussian_conditional = GaussianConditional(None)
+        #: The quantizer family (:mod:`leechcodec.latent_codecs`); its modules are registered
+        #: here under their state-dict names (``quantizer``, ``gaussian_conditional``).
+        self.latent_codec = latent_codec_class(config.quantizer)(config)
+        for name, module in self.latent_codec.modules().items():
+            self.add_module(name, module)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Load weights, resizing the EntropyBottleneck's frozen CDF tables to the stored shapes."""
@@ -181,15 +158,11 @@ class LeechCodecModel(nn.Module):
         return 64  # g_a (16) × h_a (4): inputs are padded to a multiple of this
 
     def prior_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        """Hyper-synthesis: ẑ → ``(a, b)``, each ``(B, D·k, h, w)``, clamped to the coding range."""
-        a, b = self.h_s(z_hat).chunk(2, dim=1)
-        return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX)
+        """Hyper-synthesis: ẑ → the family's prior parameters, each ``(B, D·k, h, w)``: Λ24 /
+        BSQ ``(a, b)`` clamped to the coding range; scalar ``(means, scales)``."""
+        return self.latent_codec.params(self, z_hat)
 
-    def gaussian_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        """Scalar family: ẑ → ``(means, scales)``, each ``(B, 24·k, h, w)`` float32, as h_s gives
-        them (the rate lower-bounds scales at 0.11; the coder maps them to its scale table)."""
-        means, scales = self.h_s(z_hat).chunk(2, dim=1)
-        return means, scales
+    gaussian_params = prior_params  # the scalar family's name for them
 
     def tokens_of(self, t: Tensor) -> Tensor:
         """``(B, D·k, h, w)`` → ``(B, k·h·w, D)`` in the quantizer's token order."""
@@ -202,48 +175,22 @@ class LeechCodecModel(nn.Module):
         at, bt, ct = self.tokens_of(a), self.tokens_of(b), self.tokens_of(codes)
         shape = at.shape[:2]
         at, bt, ct = (t.reshape(-1, t.shape[-1]) for t in (at, bt, ct))
-        if self.config.quantizer == "leech24":
-            lp = leech_log_prob(at, bt, ct)
-        else:
-            lp = bsq_log_prob(at, ct)
-        return lp.reshape(shape)
+        return self.latent_codec._log_prob(at, bt, ct).reshape(shape)
 
     def forward(self, x: Tensor, quant_mix: float = 1.0) -> ModelOutput:
         """Training pass. ``quant_mix`` < 1 (a warm-up) feeds g_s the blend
-        ``mix·codeword + (1 − mix)·token`` (scalar: of the rounded and the unrounded latent);
-        the rate is always that of the codeword (scalar: of the noisy latent in training
-        mode, of the rounded one in eval mode)."""
+        ``mix·quantized + (1 − mix)·unquantized`` (Λ24 / BSQ: the unit token; scalar: ``y``);
+        the rate is always that of the quantized latent (scalar: of the noisy latent in
+        training mode, of the rounded one in eval mode), from ``latent_codec.bits``."""
         y = self.g_a(x)
-        if self.config.quantizer == "scalar":
-            return self._forward_scalar(y, quant_mix)
-        with _float32(y):
-            q = self.quantizer(y.float())
+        z = self.h_a(y)
+        with _float32(z):
+            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
+        params = self.prior_params(z_hat)
+        q = self.latent_codec.quantize(self, y, params, self.training)
         y_hat = q.y_hat
         if quant_mix < 1.0:
-            u = normalize_tokens(y, self.quantizer.dim)
-            y_hat = y_hat + (1.0 - quant_mix) * (u - y_hat).detach()
-        z = self.h_a(y)
-        with _float32(z):
-            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
-        a, b = self.prior_params(z_hat)
-        with _float32(a):
-            token_bits = -self.token_log_prob(a.float(), b.float(), q.codes).sum(1) / math.log(2)
-        hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
-        x_hat = self.g_s(y_hat)
-        return ModelOutput(x_hat, token_bits, hyper_bits, q.indices)
-
-    def _forward_scalar(self, y: Tensor, quant_mix: float) -> ModelOutput:
-        z = self.h_a(y)
-        with _float32(z):
-            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
-        means, scales = (t.float() for t in self.gaussian_params(z_hat))
-        with _float32(y):
-            y = y.float()
-            q = self.quantizer(y - means)
-            y_hat = q.y_hat + means
-            _, y_likelihoods = self.gaussian_conditional(y, scales, means)
-        if quant_mix < 1.0:
-            y_hat = y_hat + (1.0 - quant_mix) * (y - y_hat).detach()
-        token_bits = -torch.log2(y_likelihoods).flatten(1).sum(1)
+            y_hat = y_hat + (1.0 - quant_mix) * (self.latent_codec.unquantized(y) - y_hat).detach()
+        token_bits = self.latent_codec.bits(self, q.rate_input, params)
         hyper_bits = -torch.log2(z_likelihoods).flatten(1).sum(1)
         return ModelOutput(self.g_s(y_hat), token_bits, hyper_bits, q.indices)

@@ -73,22 +73,12 @@ def rd_cost(model: LeechCodecModel, x: Tensor, y: Tensor, z: Tensor, lmbda: floa
     """The cost of coding latents ``(y, z)`` for the padded image ``x``, measured on its
     top-left ``height × width`` pixels; differentiable in ``y`` and ``z``."""
     eb = model.entropy_bottleneck
-    medians = eb.quantiles[:, 0, 1].detach().view(1, -1, 1, 1)
-    z_hat = _round_ste(z, medians)
-    c = z_hat.shape[1]
-    z_lik, _, _ = eb._likelihood(z_hat.permute(1, 0, 2, 3).reshape(c, 1, -1))
-    hyper_bits = -torch.log2(eb.likelihood_lower_bound(z_lik)).sum()
-    if model.config.quantizer == "scalar":
-        means, scales = model.gaussian_params(z_hat)
-        y_hat = _round_ste(y, means)
-        gc = model.gaussian_conditional
-        y_lik = gc.likelihood_lower_bound(gc._likelihood(y_hat, gc.lower_bound_scale(scales), means))
-        bits = -torch.log2(y_lik).sum()
-    else:
-        q = model.quantizer(y)
-        y_hat = q.y_hat
-        a, b = model.prior_params(z_hat)
-        bits = -model.token_log_prob(a, b, q.codes).sum() / math.log(2)
+    z_hat = _round_ste(z, eb.medians().detach().view(1, -1, 1, 1))
+    hyper_bits = -torch.log2(eb.likelihood(z_hat)).sum()
+    params = model.prior_params(z_hat)
+    q = model.latent_codec.quantize(model, y, params, training=False)
+    y_hat = q.y_hat
+    bits = model.latent_codec.bits(model, q.rate_input, params).sum()
     x_hat = model.g_s(y_hat)[..., :height, :width]
     mse = torch.mean((x_hat - x[..., :height, :width]) ** 2)
     bpp = (bits + hyper_bits) / (height * width)

@@ -78,7 +78,7 @@ import torch.distributed as dist
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
-from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
+from leechcodec.models import QUANTIZERS, LeechCodecModel, ModelConfig, pad_to_multiple
 from leechcodec.runtime import set_threads
 from leechcodec.traindata import (  # noqa: F401 — also this module's public names, as before
     IMAGE_SUFFIXES,
@@ -431,7 +431,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--data", required=True,
                    help="folder of training images (searched recursively), or a .tar pack of them (relay pack)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt and log.jsonl (resumes if present)")
-    p.add_argument("--quantizer", choices=["leech24", "bsq", "scalar"], default="leech24")
+    p.add_argument("--quantizer", choices=list(QUANTIZERS), default="leech24")
     p.add_argument("--tokens", type=int, default=8, help="tokens per latent position (k)")
     p.add_argument("--bsq-dim", type=int, default=18)
     p.add_argument("--channels", type=int, default=64)

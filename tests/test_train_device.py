@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import leechcodec.latent_codecs
 import leechcodec.models
 from leechcodec import export, train
 from leechcodec.models import ModelConfig
@@ -77,7 +78,7 @@ def test_autocast_covers_only_the_transforms(image_folder, tmp_path, monkeypatch
         record(name + ".in", inputs)
         record(name + ".out", output if isinstance(output, tuple) else (output,))
 
-    log_prob = leechcodec.models.leech_log_prob
+    log_prob = leechcodec.latent_codecs.leech_log_prob
 
     def recording_log_prob(a, b, v):
         record("prior.in", (a, b, v))
@@ -85,7 +86,7 @@ def test_autocast_covers_only_the_transforms(image_folder, tmp_path, monkeypatch
         record("prior.out", (out,))
         return out
 
-    monkeypatch.setattr(leechcodec.models, "leech_log_prob", recording_log_prob)
+    monkeypatch.setattr(leechcodec.latent_codecs, "leech_log_prob", recording_log_prob)
     handle = torch.nn.modules.module.register_module_forward_hook(hook)
     try:
         _run(image_folder, tmp_path / "hooks", 1, "bf16")

@@ -1,0 +1,256 @@
+"""Latent codecs: one class per quantizer family, behind one small interface.
+
+A latent codec turns the analysis latent ``y`` and the hyper-synthesis output into what
+the model needs, in the spirit of CompressAI's ``LatentCodec``:
+
+- :meth:`LatentCodec.params` — h_s output → the family's prior parameters (Λ24 / BSQ:
+  ``(a, b)`` clamped to the coding range; scalar: ``(means, scales)``);
+- :meth:`LatentCodec.quantize` — ``y`` → :class:`Quantized` (the input of g_s with its
+  straight-through gradient, what the rate is measured on, and the symbols);
+- :meth:`LatentCodec.bits` — the rate in bits per image, **the one place it is computed**:
+  training (``LeechCodecModel.forward``), encoder-side refinement
+  (:func:`leechcodec.refine.rd_cost`) and the coder's ideal-bits check all call it;
+- :meth:`LatentCodec.encode` / :meth:`LatentCodec.decode` — the family's part of the
+  ``.lq`` token chunk (the coding functions themselves are the format spec in
+  :mod:`leechcodec.codec`).
+
+:data:`LATENT_CODECS` maps a family's name (``ModelConfig.quantizer``, the zoo registry's
+``quantizer`` field) to its class; nothing else in the package branches on the name. A
+latent codec holds no weights: the modules it declares (:meth:`LatentCodec.modules`) are
+registered on the model under their historical names (``quantizer``,
+``gaussian_conditional``), so every shipped state dict loads unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from leechcodec.layers import GaussianConditional
+from leechcodec.prior import bsq_log_prob, leech_log_prob
+from leechcodec.quantizers import BinarySphericalQuantizer, ScalarQuantizer, SphericalLeechQuantizer, normalize_tokens
+
+if TYPE_CHECKING:  # pragma: no cover
+    from leechcodec.bitstream.ans import SymbolDecoder, SymbolEncoder
+    from leechcodec.models import LeechCodecModel, ModelConfig
+
+__all__ = ["Quantized", "LatentCodec", "Leech24Codec", "BSQCodec", "ScalarCodec", "LATENT_CODECS",
+           "latent_codec_class", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX"]
+
+#: Grid step of the prior parameters a, b when they define coding probabilities.
+PARAM_STEP = 1.0 / 256
+#: Their coding range (part of the file format: the coder's integer tables span it).
+A_MAX = 16.0
+B_MIN, B_MAX = -4.0, 8.0
+
+
+class Quantized(NamedTuple):
+    y_hat: Tensor  # input of g_s: the quantized latent, straight-through gradient to y
+    rate_input: Tensor  # what the rate is measured on (codes; the scalar family's noisy or rounded latent)
+    indices: Tensor  # the symbols the coder writes
+
+
+def _float32(t: Tensor) -> torch.autocast:
+    """Autocast off on ``t``'s device: under mixed precision only the transforms run in reduced
+    precision; quantizers, entropy models and priors take float32 inputs and stay float32."""
+    return torch.autocast(t.device.type, enabled=False)
+
+
+class LatentCodec:
+    """The interface (see the module docstring). ``out_bits``: fractional bits of the
+    integer hyper-synthesis output in the exact coding path (:mod:`leechcodec.intprior`)."""
+
+    name: ClassVar[str]
+    out_bits: ClassVar[int]
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def token_dim(cls, config: ModelConfig) -> int:
+        """Latent channels per token (24 for Λ24 and the scalar family's channel groups)."""
+        return 24
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Modules the model registers under these names (state-dict keys)."""
+        raise NotImplementedError
+
+    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def quantize(self, model: LeechCodecModel, y: Tensor, params: tuple[Tensor, Tensor],
+                 training: bool) -> Quantized:
+        raise NotImplementedError
+
+    def bits(self, model: LeechCodecModel, rate_input: Tensor, params: tuple[Tensor, Tensor]) -> Tensor:
+        """``(B,)`` bits of the quantized latent of every image under the prior."""
+        raise NotImplementedError
+
+    def unquantized(self, y: Tensor) -> Tensor:
+        """What g_s would get without quantization (the quantization warm-up blends it in)."""
+        return y.float()
+
+    def encode(self, model: LeechCodecModel, y: Tensor, sym: np.ndarray, profile: int,
+               grid: tuple[int, int], enc: SymbolEncoder) -> None:
+        raise NotImplementedError
+
+    def decode(self, model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
+               dec: SymbolDecoder, prior_device: str | None) -> tuple[Tensor, dict[str, np.ndarray]]:
+        """``(ŷ (1, C, h', w'), coding parameters)``."""
+        raise NotImplementedError
+
+
+class _SphericalCodec(LatentCodec):
+    """Λ24 and BSQ: unit-norm tokens, an exact coordinate-factorized prior with parameters
+    ``(a, b)`` per token coordinate on the :data:`PARAM_STEP` grid."""
+
+    out_bits = 8
+
+    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = model.h_s(z_hat).chunk(2, dim=1)
+        return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX)
+
+    def quantize(self, model: LeechCodecModel, y: Tensor, params, training: bool) -> Quantized:
+        with _float32(y):
+            q = model.quantizer(y.float())
+        return Quantized(q.y_hat, q.codes, q.indices)
+
+    def _log_prob(self, a: Tensor, b: Tensor, codes: Tensor) -> Tensor:
+        """Natural-log probabilities of ``(n, D)`` tokens."""
+        raise NotImplementedError
+
+    def unquantized(self, y: Tensor) -> Tensor:
+        return normalize_tokens(y, self.token_dim(self.config))
+
+    def bits(self, model: LeechCodecModel, rate_input: Tensor, params) -> Tensor:
+        a, b = params
+        with _float32(a):
+            return -model.token_log_prob(a.float(), b.float(), rate_input).sum(1) / math.log(2)
+
+    def decode(self, model, sym, profile, grid, dec, prior_device):
+        from leechcodec import codec
+
+        ai, bi = codec._token_params(model, sym, profile, grid, prior_device)
+        idx = self._decode_indices(ai, bi, dec, profile)
+        y_hat = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, model.config.tokens, *grid))
+        return y_hat, {"A": ai, "B": bi, "symbols": idx}
+
+    def encode(self, model, y, sym, profile, grid, enc) -> None:
+        from leechcodec import codec
+
+        idx = codec._token_indices(model, y)
+        ai, bi = codec._token_params(model, sym, profile, grid)
+        self._encode_indices(idx, ai, bi, enc, profile)
+
+
+class Leech24Codec(_SphericalCodec):
+    """Λ24-SQ: the nearest of the 196,560 unit Leech minimal vectors per 24-channel token."""
+
+    name = "leech24"
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"quantizer": SphericalLeechQuantizer()}
+
+    def _log_prob(self, a, b, codes):
+        return leech_log_prob(a, b, codes)
+
+    def _encode_indices(self, idx, ai, bi, enc, profile) -> None:
+        from leechcodec import codec
+
+        codec._code_leech(idx, ai, bi, enc, profile)
+
+    def _decode_indices(self, ai, bi, dec, profile) -> np.ndarray:
+        from leechcodec import codec
+
+        return codec._decode_leech(ai, bi, dec, profile)
+
+
+class BSQCodec(_SphericalCodec):
+    """BSQ: ``sign(u)/√L`` per L-channel token; the prior is σ(2a) per sign (b cancels)."""
+
+    name = "bsq"
+
+    @classmethod
+    def token_dim(cls, config: ModelConfig) -> int:
+        return config.bsq_dim
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"quantizer": BinarySphericalQuantizer(self.config.bsq_dim)}
+
+    def _log_prob(self, a, b, codes):
+        return bsq_log_prob(a, codes)
+
+    def _encode_indices(self, idx, ai, bi, enc, profile) -> None:
+        from leechcodec import codec
+
+        enc.add(codec._bsq_bits(idx, self.config.bsq_dim), codec._bsq_probs(ai, profile))
+
+    def _decode_indices(self, ai, bi, dec, profile) -> np.ndarray:
+        from leechcodec import codec
+
+        dim = self.config.bsq_dim
+        bits = dec.read(codec._bsq_probs(ai, profile)).reshape(-1, dim)
+        return (bits << np.arange(dim, dtype=np.int64)).sum(1)
+
+
+class ScalarCodec(LatentCodec):
+    """The usual learned-codec baseline: every channel rounded around a predicted mean, with
+    a Gaussian prior (mean-scale hyperprior). The training rate is that of ``y`` plus uniform
+    noise (additive-noise proxy); in evaluation and refinement, that of the rounded latent
+    ``round(y − μ) + μ`` (straight-through). The coder puts the scale on a fixed table."""
+
+    name = "scalar"
+    out_bits = 16
+
+    def modules(self) -> dict[str, nn.Module]:
+        # Rate only (the coder builds its own tables): scales are lower-bounded at 0.11 and
+        # likelihoods at 1e-9, CompressAI's defaults.
+        return {"quantizer": ScalarQuantizer(), "gaussian_conditional": GaussianConditional(None)}
+
+    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        means, scales = model.h_s(z_hat).chunk(2, dim=1)
+        return means, scales
+
+    def quantize(self, model: LeechCodecModel, y: Tensor, params, training: bool) -> Quantized:
+        means = params[0].float()
+        with _float32(y):
+            y = y.float()
+            q = model.quantizer(y - means)
+            y_hat = q.y_hat + means
+            rate_input = y + torch.empty_like(y).uniform_(-0.5, 0.5) if training else y_hat
+        return Quantized(y_hat, rate_input, q.indices)
+
+    def bits(self, model: LeechCodecModel, rate_input: Tensor, params) -> Tensor:
+        means, scales = (t.float() for t in params)
+        with _float32(rate_input):
+            lik = model.gaussian_conditional.likelihood(rate_input.float(), scales, means)
+            return -torch.log2(lik).flatten(1).sum(1)
+
+    def encode(self, model, y, sym, profile, grid, enc) -> None:
+        from leechcodec import codec
+
+        means, scale_idx = codec._gaussian_params(model, sym, profile, grid)
+        codec._code_scalar(codec._scalar_integers(model, y, means), scale_idx, enc)
+
+    def decode(self, model, sym, profile, grid, dec, prior_device):
+        from leechcodec import codec
+
+        means, scale_idx = codec._gaussian_params(model, sym, profile, grid, prior_device)
+        q = codec._decode_scalar(scale_idx, dec)
+        y_hat = model.quantizer.dequantize(torch.from_numpy(q).reshape(means.shape)) + means
+        return y_hat, {"means": means.numpy().ravel(), "scale_index": scale_idx, "symbols": q}
+
+
+#: Family name → latent codec class. Register a new family here.
+LATENT_CODECS: dict[str, type[LatentCodec]] = {c.name: c for c in (Leech24Codec, BSQCodec, ScalarCodec)}
+
+
+def latent_codec_class(name: str) -> type[LatentCodec]:
+    try:
+        return LATENT_CODECS[name]
+    except KeyError:
+        raise ValueError(f"unknown quantizer family {name!r}; expected one of {', '.join(LATENT_CODECS)}") from None
