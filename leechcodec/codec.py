@@ -72,7 +72,7 @@ from leechcodec.imageio import MAX_PIXELS
 from leechcodec.kernels import leech, leech_prior
 from leechcodec.models import A_MAX, B_MAX, B_MIN, PARAM_STEP, LeechCodecModel, pad_to_multiple
 from leechcodec.progress import track
-from leechcodec.zoo import ZooEntry, entry_from_key, load_model
+from leechcodec.zoo import ModelNotFoundError, ZooEntry, entry_from_key, load_model
 
 __all__ = ["encode_image", "decode_image", "EncodeResult", "compress", "decompress", "coding_parameters",
            "FORMAT_CHANNELS",
@@ -430,16 +430,18 @@ def _encode_latents(model: LeechCodecModel, entry: ZooEntry, y: torch.Tensor, z:
     return EncodeResult(data, h, w, hyper.ideal_bits + tokens.ideal_bits, time.perf_counter() - t0, hyper.ideal_bits)
 
 
-def decompress(data: bytes, prior_device: str | None = None) -> np.ndarray:
-    """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file.
-    A grey file (channel mode 1) comes back with three equal channels.
+def decompress(data: bytes, prior_device: str | None = None, model: LeechCodecModel | None = None) -> np.ndarray:
+    """Decode .lq bytes to an ``(H, W, 3)`` uint8 image; the model comes from the file (the
+    zoo model it names), or is ``model``, whose identity must match the file's
+    (:func:`leechcodec.api.model_identity`). A grey file (channel mode 1) comes back with
+    three equal channels.
 
     Before any large work the header is checked against the encoder's pixel limit and the
     hyper chunk against the least number of bits its symbols can take. ``prior_device``
     (profile 2): run the integer h_s with torch on this device (``"cpu"``, ``"cuda"``)
     instead of the numpy specification; the integers, hence the file's decoding, are the
     same."""
-    return _decode(data, prior_device)[0]
+    return _decode(data, prior_device, model)[0]
 
 
 def coding_parameters(data: bytes, prior_device: str | None = None) -> dict[str, np.ndarray]:
@@ -451,20 +453,33 @@ def coding_parameters(data: bytes, prior_device: str | None = None) -> dict[str,
 
 
 @torch.no_grad()
-def _decode(data: bytes, prior_device: str | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _decode(data: bytes, prior_device: str | None,
+            model: LeechCodecModel | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     header, chunks = container.unpack(data)
     if header.height * header.width > MAX_PIXELS:
         raise container.LqFormatError(
             f"header claims {header.width}x{header.height} pixels; the encoder writes at most {MAX_PIXELS:,}")
-    entry = entry_from_key(header.model_key)
-    if container.weights_hash_prefix(entry.sha256) != header.weights_sha256_prefix:
+    if model is None:
+        try:
+            entry = entry_from_key(header.model_key)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"this file needs model {header.model_key}, which is not installed "
+                                     f"({exc})") from None
+        identity = entry.sha256
+    else:
+        from leechcodec.api import model_identity
+
+        identity = model_identity(model)
+    if container.weights_hash_prefix(identity) != header.weights_sha256_prefix:
         raise container.LqFormatError(
-            f"file was written with other weights for {entry.key} (hash prefix "
-            f"{header.weights_sha256_prefix.hex()}, installed {entry.sha256[:16]})")
+            f"file was written with other weights for {header.model_key} (hash prefix "
+            f"{header.weights_sha256_prefix.hex()}, {'given model' if model is not None else 'installed'} "
+            f"{identity[:16]})")
     profile = header.coder_profile
     if profile not in _PROFILES or len(chunks) != 2:
         raise container.LqFormatError(f"unsupported coder profile {profile} / {len(chunks)} chunks")
-    _, model = load_model(entry.name, entry.quality)
+    if model is None:
+        _, model = load_model(entry.name, entry.quality)
     ph, pw = header.padded_height, header.padded_width
     pad = model.stride if profile == container.PROFILE_ANS32_P24 else _LATENT_STRIDE
     if ph % pad or pw % pad or header.pad_top or header.pad_left:

@@ -104,7 +104,9 @@ def entry_from_key(key: str) -> ZooEntry:
 def load_model(name: str = DEFAULT_MODEL, quality: int | None = None):
     """``(entry, model)``: a registry entry's model with its verified weights (CPU, eval mode)."""
     entry = get_entry(name, quality)
-    return entry, _load(str(entry.path), entry.sha256)
+    model = _load(str(entry.path), entry.sha256)
+    model.zoo_entry = entry  # its identity in .lq files (leechcodec.api.model_identity)
+    return entry, model
 
 
 @functools.lru_cache(maxsize=8)
