@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
         ("leechcodec.kernels", "kernels"),
         ("leechcodec.bitstream", "bitstream"),
         ("leechcodec.bench", "bench"),
+        ("leechcodec.bench.micro", "bench/micro"),
+        ("leechcodec.bench.training", "bench/training"),
     ],
 )
 def test_packages_resolve_to_repo(module, folder):

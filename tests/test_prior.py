@@ -267,18 +267,3 @@ def test_bsq_log_prob_normalized():
     codes = (1 - 2 * bits).double()
     total = torch.logsumexp(bsq_log_prob(a.expand(2**dim, dim), codes), 0)
     assert abs(total.item()) < 1e-12
-
-
-def test_bench_torch_prior_runs(capsys, monkeypatch):
-    """The --torch benchmark runs end to end (tiny crops so the test stays fast)."""
-    import json
-
-    from leechcodec.bench import bench_prior
-
-    monkeypatch.setattr(bench_prior, "TORCH_BATCH", 1)
-    monkeypatch.setattr(bench_prior, "TORCH_CROP", 64)
-    assert bench_prior.main(["--torch", "--repeats", "1", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["tokens"] == 128
-    assert {"old", "new"} <= set(report["share_quantizer_plus_prior"])
-    assert report["results"]["training_step"]["step_new"]["cpu_ms"] > 0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from leechcodec import quantizers
-from leechcodec.bench.bench_search import adversarial_tokens
+from leechcodec.bench.micro.bench_search import adversarial_tokens
 from leechcodec.kernels import leech
 from leechcodec.leech_search import leech_codewords_torch, leech_search_torch
 
@@ -135,17 +135,3 @@ def test_cuda_equals_kernel_without_syncs():
         torch.cuda.set_sync_debug_mode(0)
     np.testing.assert_array_equal(got.cpu().numpy(), leech.search_numba(x))
     np.testing.assert_array_equal(cw.cpu().numpy(), leech.index_to_codeword(got.cpu().numpy()).astype(np.float32))
-
-
-def test_bench_torch_search_runs(capsys, tmp_path):
-    """bench_search --torch runs end to end (tiny counts, no Kodak folder) and finds no mismatch."""
-    import json
-
-    from leechcodec.bench import bench_search
-
-    argv = ["--torch", "--tokens", "300", "--old-tokens", "60", "--exact-tokens", "600", "--bf-tokens", "20",
-            "--threads", "1", "--repeats", "1", "--kodak", str(tmp_path), "--json"]
-    assert bench_search.main(argv) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["exactness"]["mismatches"] == 0 and report["exactness"]["tokens"] == 620
-    assert set(report["speed"]) == {"numba", "new", "old"} and report["ratio_new_over_old"] > 0

@@ -1,4 +1,4 @@
-"""Codec targets, measured side by side: ``python -m leechcodec.bench.bench_codec``.
+"""Codec targets, measured side by side: ``python -m leechcodec.bench.micro.bench_codec``.
 
 - encode / decode seconds of a 768×512 Kodak image (median of repeats, after a warm-up),
   next to CompressAI's bmshj2018-hyperprior (quality 3, untrained weights: timing only)
@@ -207,7 +207,7 @@ def _cli_run(cli_args: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_codec", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.bench_codec", description=__doc__.splitlines()[0])
     p.add_argument("--image", default=None, help="a 768x512 test image (default: $LEECHCODEC_DATA/kodak/kodim01.png)")
     p.add_argument("--model", default="leech24-hyper")
     p.add_argument("--quality", type=int, default=3)

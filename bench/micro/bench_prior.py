@@ -1,7 +1,7 @@
 """Throughput of the exact Leech prior tables (``leechcodec.kernels.leech_prior``).
 
-    python -m leechcodec.bench.bench_prior [--tokens 12000] [--threads 2] [--json]
-    python -m leechcodec.bench.bench_prior --torch [--repeats 5] [--previous REV] [--json]
+    python -m leechcodec.bench.micro.bench_prior [--tokens 12000] [--threads 2] [--json]
+    python -m leechcodec.bench.micro.bench_prior --torch [--repeats 5] [--previous REV] [--json]
 
 Measures tokens/s, numba kernels against their numpy twins in the same run, for
 
@@ -167,7 +167,7 @@ def _median_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[st
 def previous_log_partition(rev: str) -> Callable | None:
     """``leech_log_partition`` of ``leechcodec/prior.py`` at git revision ``rev``, or None when
     git or that revision is not available (an installed copy, a shallow clone)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         src = subprocess.run(["git", "-C", str(root), "show", f"{rev}:leechcodec/prior.py"],
                              capture_output=True, text=True, check=True, timeout=30).stdout
@@ -289,7 +289,7 @@ def _print_torch_report(report: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m leechcodec.bench.bench_prior", description=__doc__.split("\n\n")[0]
+        prog="python -m leechcodec.bench.micro.bench_prior", description=__doc__.split("\n\n")[0]
     )
     ap.add_argument("--tokens", type=int, default=12_000, help="tokens for the numba kernels (default 12000)")
     ap.add_argument("--twin-tokens", type=int, default=200, help="tokens for the numpy twins (default 200)")

@@ -1,8 +1,8 @@
 """Throughput of the exact Λ24 nearest-codeword search against brute force.
 
-    python -m leechcodec.bench.bench_search [--tokens 50000] [--bf-tokens 5000]
+    python -m leechcodec.bench.micro.bench_search [--tokens 50000] [--bf-tokens 5000]
                                             [--threads 2] [--seed 0] [--json]
-    python -m leechcodec.bench.bench_search --torch [--tokens 20000] [--old-tokens 4000]
+    python -m leechcodec.bench.micro.bench_search --torch [--tokens 20000] [--old-tokens 4000]
                                             [--exact-tokens 1000000] [--threads 1] [--json]
 
 Both are measured in the same run on the same seeded Gaussian tokens ``(N, 24)`` float32:
@@ -262,7 +262,7 @@ def _print_torch(res: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_search", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.bench_search", description=__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=50000, help="tokens for the structured search")
     p.add_argument("--bf-tokens", type=int, default=5000, help="tokens for brute force (a prefix)")
     p.add_argument("--threads", type=int, default=2, help="numba and OpenBLAS threads")

@@ -1,6 +1,6 @@
 """Wall time of the CLI as a user meets it: start-up, warm encode/decode, first run, threads.
 
-    python -m leechcodec.bench.bench_startup [--repeat 3] [--image PNG] [--out bench/results/startup.json]
+    python -m leechcodec.bench.micro.bench_startup [--repeat 3] [--image PNG] [--out bench/results/startup.json]
 
 Every number is the wall time of a whole command in a fresh process (``leechcodec ...``, the
 console script of this environment), the median of ``--repeat`` runs:
@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _cli() -> list[str]:

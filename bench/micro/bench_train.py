@@ -1,6 +1,6 @@
 """Training-step throughput per quantizer family and configuration, old step against new.
 
-    python -m leechcodec.bench.bench_train [--device auto] [--families leech24 bsq scalar]
+    python -m leechcodec.bench.micro.bench_train [--device auto] [--families leech24 bsq scalar]
         [--configs default zoo] [--steps 3] [--warmup 2] [--rounds 2] [--data DIR_OR_TAR]
         [--max-images 64] [--threads N] [--batch N] [--batches 16 32 64] [--out FILE]
 
@@ -212,7 +212,7 @@ def _device_record(device: torch.device) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.bench_train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.bench_train", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
               "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, "amp": amp,
                            "old_amp": args.old_amp, "compile": args.compile, "data": data, "images": len(images)},
               "results": []}
-    out = args.out or Path(__file__).with_name("results") / f"bench_train_{device.type}.json"
+    out = args.out or Path(__file__).resolve().parents[1] / "results" / f"bench_train_{device.type}.json"
     for config in args.configs:
         for family in args.families:
             r = measure(config, family, images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,

@@ -1,4 +1,4 @@
-"""Do files decode on another machine? ``python -m leechcodec.bench.portability``.
+"""Do files decode on another machine? ``python -m leechcodec.bench.micro.portability``.
 
 Encodes every image of a folder (default: Kodak under ``$LEECHCODEC_DATA``) once with
 every chosen zoo model, in this process, then decodes all the files in fresh processes
@@ -35,7 +35,7 @@ import json, sys
 import numpy as np
 import numba, torch
 from leechcodec.codec import _decode
-from leechcodec.bench.portability import param_digest
+from leechcodec.bench.micro.portability import param_digest
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
 numba.set_num_threads(cfg["threads"])
@@ -93,7 +93,7 @@ def _summarize(records: list[dict], expected: dict[str, str] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.portability", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.portability", description=__doc__.splitlines()[0])
     p.add_argument("--images", default=None, help="folder of PNG images (default: $LEECHCODEC_DATA/kodak)")
     p.add_argument("--models", default=None, help="comma-separated name.qQ keys (default: every zoo model)")
     p.add_argument("--legacy-models", default="", help="keys whose format-1.0 files are also decoded under the matrix")

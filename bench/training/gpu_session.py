@@ -9,7 +9,7 @@ does on load) and saved as JPEG (``--quality``, 4:4:4), so the whole set fits th
 
 ``run`` (on the device) then, within ``--deadline`` seconds of its start:
 
-1. trains the zoo models named by ``--zoo-qualities`` (the :mod:`leechcodec.bench.zoo_recipe`
+1. trains the zoo models named by ``--zoo-qualities`` (the :mod:`leechcodec.bench.training.zoo_recipe`
    recipe and budget, all families at once, ``--amp off``), giving up on them at
    ``--zoo-deadline``;
 2. probes the default model's step rate for ``--probe-steps`` steps, then trains it for as many
@@ -19,8 +19,8 @@ does on load) and saved as JPEG (``--quality``, 4:4:4), so the whole set fits th
 3. writes each finished run's model weights and training record (a checkpoint without the
    optimizer states, which :mod:`leechcodec.export` accepts) and a tar of the logs to ``--out``.
 
-    python -m leechcodec.bench.gpu_session pack --data ../shared/data/train --out .gpudata/train
-    python -m leechcodec.bench.gpu_session run --data .gpudata/train --runs runs/gpu --out "$OUT"
+    python -m leechcodec.bench.training.gpu_session pack --data ../shared/data/train --out .gpudata/train
+    python -m leechcodec.bench.training.gpu_session run --data .gpudata/train --runs runs/gpu --out "$OUT"
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import tarfile
 import time
 from pathlib import Path
 
-from leechcodec.bench.zoo_recipe import FAMILIES, RECIPE, Recipe, launch, run_dir, train_command
+from leechcodec.bench.training.zoo_recipe import FAMILIES, RECIPE, Recipe, launch, run_dir, train_command
 
 __all__ = ["pack", "default_command", "zoo_command", "steps_that_fit", "GPU_QUALITIES", "DEVICE_DATA", "main"]
 
-#: Zoo qualities whose shipped models were trained by this script (on one NVIDIA H200, 2026-11-27).
+#: Zoo qualities whose shipped models were trained by this script (their registry entries name the device).
 GPU_QUALITIES = (6,)
 #: Where ``pack`` put the training set, as the shipped commands name it.
 DEVICE_DATA = ".gpudata/train"
@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.gpu_session", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.gpu_session", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     k = sub.add_parser("pack", help="downscale and re-encode a training set for the transfer")
     k.add_argument("--data", type=Path, required=True)

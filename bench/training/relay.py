@@ -5,18 +5,18 @@ either. The relay trains a run for one window, brings back everything that the n
 needs to continue it exactly, and picks it up there::
 
     # once, here: the training set as one file (downscaled, JPEG 4:4:4, members sorted)
-    python -m leechcodec.bench.relay pack --data ../shared/data/train --out relay/train.tar
+    python -m leechcodec.bench.training.relay pack --data ../shared/data/train --out relay/train.tar
 
     # a window (a new run, or --resume the folder the last window brought back)
-    python -m leechcodec.bench.relay run --pack relay/train.tar --device cuda --minutes 9 \\
+    python -m leechcodec.bench.training.relay run --pack relay/train.tar --device cuda --minutes 9 \\
         --out "$OUT" [--resume relay/leg-001]
 
     # the next window, anywhere: on a CPU, over 20 minutes
-    python -m leechcodec.bench.relay run --pack relay/train.tar --device cpu --minutes 20 \\
+    python -m leechcodec.bench.training.relay run --pack relay/train.tar --device cpu --minutes 20 \\
         --out relay/leg-002 --resume relay/leg-001
 
     # a checkpoint for leechcodec.export
-    python -m leechcodec.bench.relay join relay/leg-002 --out runs/relay.pt
+    python -m leechcodec.bench.training.relay join relay/leg-002 --out runs/relay.pt
 
 ``run`` trains with :func:`leechcodec.train.train` in this process until ``--minutes`` minus
 ``--margin`` have passed (``--steps`` is the whole run's target: it fixes the learning-rate
@@ -235,7 +235,7 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
 
 def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monotonic) -> int:
     """Command line; ``clock`` (seconds) times the window (tests inject one)."""
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.relay", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.relay", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     k = sub.add_parser("pack", help="the training set as one tar of downscaled JPEGs")
     k.add_argument("--data", type=Path, required=True)

@@ -1,9 +1,9 @@
 """The model zoo recipe: Λ24-SQ, BSQ and scalar quantization at six rates, equal budgets.
 
-``python -m leechcodec.bench.zoo_recipe train --data DIR`` (runs in :data:`DEFAULT_RUNS`) trains every
+``python -m leechcodec.bench.training.zoo_recipe train --data DIR`` (runs in :data:`DEFAULT_RUNS`) trains every
 model of :data:`RECIPE` that is not finished yet (each one a ``leechcodec train`` run in
 its own process, so an interrupted recipe resumes where it stopped), and
-``python -m leechcodec.bench.zoo_recipe export`` freezes the finished
+``python -m leechcodec.bench.training.zoo_recipe export`` freezes the finished
 checkpoints into the package zoo (registry entry with sha256, budget and the exact
 training command).
 
@@ -148,7 +148,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.zoo_recipe", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.zoo_recipe", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train every unfinished model of the recipe, in order")
     t.add_argument("--data", required=True, help="training image folder")

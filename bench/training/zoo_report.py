@@ -1,6 +1,6 @@
 """The zoo report: Λ24-SQ against BSQ and scalar quantization at equal budget, on Kodak.
 
-``python -m leechcodec.bench.zoo_report bench/results/kodak`` reads the harness result
+``python -m leechcodec.bench.training.zoo_report bench/results/kodak`` reads the harness result
 files of the three zoo families (``leech24.json``, ``bsq.json``, ``scalar.json``, made by
 ``leechcodec bench --dataset kodak --codecs leech24 bsq scalar``) and of the classic
 anchors found beside them, and writes ``zoo_report.md`` (RD points, BD-rates, the paper
@@ -180,7 +180,7 @@ def report(folder: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.zoo_report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.zoo_report", description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path, help="folder of harness result files (e.g. bench/results/kodak)")
     p.add_argument("--no-plot", action="store_true")
     args = p.parse_args(argv)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -481,16 +480,6 @@ def test_float32_and_strided_input_accepted():
     assert lp.log_partition(f32).tobytes() == lp.log_partition(f32.astype(np.float64)).tobytes()
     strided = np.asfortranarray(f)
     assert lp.log_partition(strided).tobytes() == lp.log_partition(f).tobytes()
-
-
-def test_bench_prior_runs(capsys):
-    from leechcodec.bench import bench_prior
-
-    assert bench_prior.main(["--tokens", "40", "--twin-tokens", "4", "--repeats", "1", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert set(report["results"]) == {"log_partition", "encoder", "decoder"}
-    assert all(r["numba_tokens_per_s"] > 0 for r in report["results"].values())
-    assert bench_prior.main(["--tokens", "0"]) == 2
 
 
 # ----------------------------------------------------------------------------- slow

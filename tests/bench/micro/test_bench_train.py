@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from leechcodec.bench import bench_train
+from leechcodec.bench.micro import bench_train
 from leechcodec.models import LeechCodecModel, ModelConfig
 
-from ..conftest import write_image_folder
+from ...conftest import write_image_folder
 
 
 @pytest.mark.parametrize("family", bench_train.FAMILIES)

@@ -1,19 +1,19 @@
 """Files decode on another machine: encode once, then decode in fresh processes with 1, 2,
 3, 8 and 16 threads (torch, numba and BLAS), with oneDNN off through the torch integer
 prior instead of the numpy one, and on CUDA when there is a GPU (the settings of
-``bench/portability.py``, whose decoder processes this test runs). Every decode succeeds,
+``bench/micro/portability.py``, whose decoder processes this test runs). Every decode succeeds,
 every coding parameter is identical, and pixels differ by at most ±1."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from leechcodec.bench import portability
+from leechcodec.bench.micro import portability
 from leechcodec.bitstream import container
 from leechcodec.codec import coding_parameters, compress, decompress
 from leechcodec.zoo import load_model
 
-from .conftest import random_image
+from ...conftest import random_image
 
 
 def test_decode_matrix(tiny_zoo, tmp_path):

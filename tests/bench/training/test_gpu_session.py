@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from leechcodec.bench import gpu_session
+from leechcodec.bench.training import gpu_session
 from leechcodec.export import export_checkpoint
 
 

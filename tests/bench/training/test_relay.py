@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from leechcodec import train
-from leechcodec.bench import relay
+from leechcodec.bench.training import relay
 
-from ..conftest import write_image_folder
+from ...conftest import write_image_folder
 
 TINY = ["--tokens", "1", "--channels", "8", "--hyper-channels", "8", "--steps", "6", "--batch", "2", "--crop", "64",
         "--lr", "1e-3"]
@@ -101,7 +101,7 @@ def test_train_stop_resume_elsewhere_equals_uninterrupted(packed, tmp_path, monk
     shutil.copytree(leg1, elsewhere / "leg1")
     shutil.copy(packed, elsewhere / "set.tar")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "leechcodec.bench.relay", "run", "--device", "cpu", "--threads", "1",
+    cmd = [sys.executable, "-m", "leechcodec.bench.training.relay", "run", "--device", "cpu", "--threads", "1",
            "--pack", "set.tar", "--resume", "leg1", "--out", "leg2", "--run-dir", "run", "--minutes", "1e6"]
     proc = subprocess.run(cmd, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from leechcodec.bench import gpu_session, zoo_recipe
+from leechcodec.bench.training import gpu_session, zoo_recipe
 
-REGISTRY = Path(__file__).resolve().parents[2] / "leechcodec" / "weights" / "registry.json"
+REGISTRY = Path(__file__).resolve().parents[3] / "leechcodec" / "weights" / "registry.json"
 
 
 def test_recipe_reproduces_the_shipped_training_commands() -> None:
@@ -22,7 +22,7 @@ def test_recipe_reproduces_the_shipped_training_commands() -> None:
             entry = shipped[(family, q)]
             if q in gpu_session.GPU_QUALITIES:
                 cmd = gpu_session.zoo_command(gpu_session.DEVICE_DATA, Path("runs/gpu") / f"{family}-q{q}", family, r)
-                assert entry["budget"]["device"] == "cuda:NVIDIA H200"
+                assert entry["budget"]["device"].startswith("cuda:")
             else:
                 cmd = zoo_recipe.train_command("../shared/data/train", zoo_recipe.DEFAULT_RUNS / f"{family}-q{q}",
                                                family, r, 1)

@@ -7,9 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
-from leechcodec.bench import zoo_report
+from leechcodec.bench.training import zoo_report
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "kodak"
+RESULTS = Path(__file__).resolve().parents[3] / "bench" / "results" / "kodak"
 
 
 def _scaled_copy(src: Path, dst: Path, name: str, rate_factor: float) -> None:
