@@ -120,26 +120,76 @@ def _load(path: str, sha256: str):
     digest = sha256_file(path)
     if digest != sha256:
         raise ModelNotFoundError(f"weights {path} fail their sha256 check ({digest[:12]}… ≠ {sha256[:12]}…)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    model = LeechCodecModel(ModelConfig(**blob["config"]))
-    model.load_state_dict(blob["state_dict"])
+    if path.endswith(".safetensors"):
+        config, state = read_safetensors(path)
+    else:  # the released models of format 1 (a restricted, weights-only unpickler)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        config, state = blob["config"], blob["state_dict"]
+    model = LeechCodecModel(ModelConfig(**config))
+    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) if k in model.state_dict() else v
+                           for k, v in state.items()})
     model.eval()
     return model
 
 
+#: Tensors with at least this many elements are stored in float16 by default (the
+#: transforms' kernels); smaller ones (biases, GDN, the EntropyBottleneck) stay float32.
+FLOAT16_MIN_ELEMENTS = 4096
+
+
+def write_safetensors(model, path: Path, float16: bool = True) -> None:
+    """The model's config and state dict as a safetensors file (no pickle: a JSON header and
+    raw little-endian tensors). With ``float16``, floating tensors of at least
+    :data:`FLOAT16_MIN_ELEMENTS` elements are rounded to float16."""
+    import torch
+    from safetensors.numpy import save_file
+
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        if float16 and v.is_floating_point() and v.numel() >= FLOAT16_MIN_ELEMENTS:
+            v = v.to(torch.float16)
+        tensors[k] = v.numpy()
+    save_file(tensors, str(path), metadata={"format": "leechcodec-weights-2",
+                                            "config": json.dumps(model.config.to_dict(), sort_keys=True)})
+
+
+def read_safetensors(path: str | Path) -> tuple[dict, dict]:
+    """``(config dict, state dict of CPU tensors)`` of a file :func:`write_safetensors` wrote."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != "leechcodec-weights-2":
+            raise ModelNotFoundError(f"{path}: not a leechcodec weights file (format {meta.get('format')!r})")
+        state = {k: torch.from_numpy(f.get_tensor(k).copy()) for k in f.keys()}
+    return json.loads(meta["config"]), state
+
+
 def export_weights(model, out_dir: Path, name: str, quality: int, quantizer: str, lmbda: float,
-                   budget: dict, provenance: dict) -> ZooEntry:
+                   budget: dict, provenance: dict, fmt: str = "safetensors", float16: bool = True) -> ZooEntry:
     """Freeze a trained model into ``out_dir`` (weights file + registry entry, replacing one
     with the same name and quality). The EntropyBottleneck's CDF tables are computed here
-    once and stored, so every decoder uses the same integers."""
+    once and stored, so every decoder uses the same integers.
+
+    ``fmt``: ``"safetensors"`` (:func:`write_safetensors`, float16 kernels unless
+    ``float16=False``) or ``"pt"``, the format of the released models (kept for the frozen
+    test fixtures whose golden files record their weights' hash)."""
     import torch
 
     model.entropy_bottleneck.update(force=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    file = f"{name}-q{quality}.pt"
-    blob = {"format": 1, "config": model.config.to_dict(),
-            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}
-    torch.save(blob, out_dir / file)
+    if fmt == "safetensors":
+        file = f"{name}-q{quality}.safetensors"
+        write_safetensors(model, out_dir / file, float16=float16)
+    elif fmt == "pt":
+        file = f"{name}-q{quality}.pt"
+        blob = {"format": 1, "config": model.config.to_dict(),
+                "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}}
+        torch.save(blob, out_dir / file)
+    else:
+        raise ValueError(f"unknown weights format {fmt!r}")
     entry = ZooEntry(name=name, quality=quality, quantizer=quantizer, file=file,
                      sha256=sha256_file(out_dir / file), lmbda=lmbda, budget=budget, provenance=provenance)
     registry = out_dir / "registry.json"

@@ -34,7 +34,8 @@ def make_tiny_zoo(folder: Path) -> Path:
         model = LeechCodecModel(cfg)
         with torch.no_grad():  # give the prior some structure so probabilities are not flat
             model.h_s[-1].bias.normal_(0, 0.5)
-        export_weights(model, folder, name, 1, quantizer, 0.01, TINY_BUDGET, {"note": "seeded test fixture"})
+        export_weights(model, folder, name, 1, quantizer, 0.01, TINY_BUDGET, {"note": "seeded test fixture"},
+                       fmt="pt")  # the golden files record these weights' hash
     torch.manual_seed(0)
     cfg = ModelConfig(quantizer="scalar", tokens=2, channels=16, hyper_channels=8)
     model = LeechCodecModel(cfg)
@@ -43,7 +44,8 @@ def make_tiny_zoo(folder: Path) -> Path:
         model.g_a[-1].weight.mul_(100)
         model.h_s[-1].bias[:m].normal_(0, 0.5)
         model.h_s[-1].bias[m:].copy_(torch.logspace(-1.5, 2, m))
-    export_weights(model, folder, "tiny-scalar", 1, "scalar", 0.01, TINY_BUDGET, {"note": "seeded test fixture"})
+    export_weights(model, folder, "tiny-scalar", 1, "scalar", 0.01, TINY_BUDGET, {"note": "seeded test fixture"},
+                   fmt="pt")
     return folder
 
 
