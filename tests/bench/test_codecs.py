@@ -7,6 +7,7 @@ import pytest
 
 from leechcodec.bench.codecs import CLASSIC_CODECS, CLASSIC_SWEEP, available_codecs, get_codec
 from leechcodec.bench.metrics import psnr_rgb
+from tests.bench.tolerances import RATE_TARGET_REL
 
 PILLOW_AND_JXL = ["jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "jxl",
                   "jpeg420-pildefault", "webp-pildefault"]
@@ -64,7 +65,7 @@ def test_jpeg2000_hits_its_target_rate(tmp_path: Path) -> None:
     rgb = smooth_image(128, 128, seed=11)
     for target in (0.5, 1.0):
         size, _, _ = roundtrip("jpeg2000", rgb, target, tmp_path)
-        assert 8 * size / rgb.shape[0] / rgb.shape[1] == pytest.approx(target, rel=0.1)
+        assert 8 * size / rgb.shape[0] / rgb.shape[1] == pytest.approx(target, rel=RATE_TARGET_REL)
 
 
 def test_registry() -> None:
