@@ -10,6 +10,7 @@
 - :mod:`~leechcodec.bench.micro.bench_startup`: wall time of the CLI as a user meets it;
 - :mod:`~leechcodec.bench.micro.portability`: files decode identically under other thread
   counts, backends and devices.
+- :mod:`~leechcodec.bench.micro.bench_weights`: what float16 weights cost in bpp and PSNR.
 
 Each runs as ``python -m leechcodec.bench.micro.<module>``; records go to ``bench/results/``.
 """
