@@ -6,7 +6,7 @@ threads sleep instead of spinning. numba's ``omp`` layer and torch each load the
 OpenMP runtime, and the codec alternates between them (convolutions, then the Λ24 search
 or prior, then convolutions again), so spinning threads of one runtime hold the cores the
 other needs: on a 2-core machine under load, ``encode --refine 3`` took 77 s with spinning
-threads and 5 s with sleeping ones (``bench/bench_startup.py`` measures both).
+threads and 5 s with sleeping ones (``bench/micro/bench_startup.py`` measures both).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ own part. The halo covers the receptive field (g_a reaches about 30 pixels, g_s 
 latent rows, with four 5×5 layers at strides 2), so a tile computes the same function as
 the whole image; only float rounding can differ (the convolution backend may sum in
 another order for another tensor size), so decoded pixels differ from an untiled decode
-by at most ±1 and there is no seam (``bench/bench_codec.py --large`` measures PSNR next
+by at most ±1 and there is no seam (``bench/micro/bench_codec.py --large`` measures PSNR next
 to tile borders against the rest, and the difference from an untiled decode). Images of
 at most :data:`TILE_PIXELS` pixels run in one piece.
 

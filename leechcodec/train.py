@@ -24,7 +24,7 @@ Logging, checkpoints and stopping
     ``--ckpt-every`` steps, at the end, and with ``--ckpt-minutes M`` also at the first log
     point M minutes after the last one. ``--time-limit S`` stops the run, with a checkpoint,
     at the first log point S seconds after it started: the same command resumes it later,
-    on this machine or another (:mod:`leechcodec.bench.relay` carries runs between machines).
+    on this machine or another (:mod:`leechcodec.bench.training.relay` carries runs between machines).
 
 Several processes (DDP)
     Launched by torchrun (``WORLD_SIZE`` > 1), every process joins ``torch.distributed``

@@ -1,7 +1,7 @@
 """Training images and the crops drawn from them.
 
 A training set is a folder of images (searched recursively) or a packed ``.tar`` of them
-(:mod:`leechcodec.bench.relay` writes one; members in the order a folder's files sort). Either
+(:mod:`leechcodec.bench.training.relay` writes one; members in the order a folder's files sort). Either
 way every image is decoded once, converted to RGB and downscaled so that its long side is at
 most ``max_side``; images whose short side is below the crop are left out.
 

@@ -23,7 +23,7 @@ torch.compile      g_a, g_s, h_a, h_s (probe, fallback)   off
 
 On CPU the new step computes exactly what the old one did (tested: bit-identical weights).
 ``legacy=True`` is the old step, kept to measure it side by side
-(:mod:`leechcodec.bench.bench_train`): crops cut on the host and copied from pageable memory,
+(:mod:`leechcodec.bench.micro.bench_train`): crops cut on the host and copied from pageable memory,
 CompressAI's EntropyBottleneck ``forward`` (12 device-to-host copies), the logged numbers
 read back every step, none of the options above.
 """
