@@ -1,26 +1,14 @@
-"""The 196,560 minimal vectors of the Leech lattice Λ24: index bijection and exact search.
+"""The 196,560 minimal vectors of the Leech lattice Λ24: exact nearest-codeword search.
+
+This is the package's entry point for Λ24: besides the numba search defined here it
+re-exports the index layout (:mod:`leechcodec.kernels.index_layout`, part of the .lq file
+format), the index bijection (:mod:`leechcodec.kernels.leech_index`) and the search's numpy
+twin and oracle (:mod:`leechcodec.kernels.search_reference`).
 
 Codewords are handled in integer coordinates (squared norm 32; divide by √32 for unit
 vectors). Every codeword has one of three shapes, built on the Golay tables of
-``leechcodec.kernels.golay`` (whose orderings this module inherits).
-
-Index bijection (part of the .lq file format; never change it)
-----------------------------------------------------------------
-``idx in [0, 196560)`` splits into ``(shape, major, minor)``:
-
-- Shape 0, (±4)² 0²², 1,104 words, ``idx in [0, 1104)``: ``idx = r*4 + b``. ``r in [0, 276)``
-  is the rank of the position pair ``i < j`` in lexicographic order ((0,1), (0,2), ...,
-  (0,23), (1,2), ..., (22,23)), i.e. ``r = 23*i - i*(i-1)/2 + (j - i - 1)``.
-  ``v_i = -4`` if bit 0 of ``b`` is set else +4; ``v_j = -4`` if bit 1 of ``b`` else +4;
-  other coordinates 0. ``major = r``, ``minor = b``.
-- Shape 1, (±2)⁸ 0¹⁶, 97,152 words, ``idx in [1104, 98256)``: ``idx = 1104 + o*128 + b``.
-  ``o`` is the octad rank (``golay.OCTAD_POSITIONS`` order), with support positions
-  ``p_0 < ... < p_7``. For ``k in 0..6``, ``v_{p_k} = -2`` if bit ``k`` of ``b`` else +2;
-  ``v_{p_7} = -2`` iff ``popcount(b)`` is odd (even number of minus signs overall); other
-  coordinates 0. ``major = o``, ``minor = b``.
-- Shape 2, ∓3 (±1)²³, 98,304 words, ``idx in [98256, 196560)``: ``idx = 98256 + m*24 + j``
-  with Golay codeword ``c = golay.GOLAY_WORDS[m]``;
-  ``v_i = (-1)**c_i * (-3 if i == j else +1)``. ``major = m``, ``minor = j``.
+``leechcodec.kernels.golay``; ``idx in [0, 196560)`` splits into ``(shape, major, minor)``
+as :mod:`leechcodec.kernels.index_layout` specifies.
 
 Search
 ------
@@ -58,19 +46,39 @@ bool, complex and other dtypes, NaN, inf and wrong shapes raise ``ValueError``.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
 import numpy as np
 
-from leechcodec.kernels import golay
+from leechcodec.kernels.index_layout import (
+    NUM_CODEWORDS,
+    PAIR_RANK,
+    PAIRS,
+    SHAPE_OFFSETS,
+    SHAPE_SIZES,
+    join_index,
+    split_index,
+)
+from leechcodec.kernels.leech_index import (
+    GOLAY_MASKS,
+    OCTAD_MASKS,
+    all_codewords,
+    codeword_to_index,
+    codeword_to_index_numpy,
+    index_to_codeword,
+    index_to_codeword_numpy,
+    join_nb,
+)
+from leechcodec.kernels.search_reference import search_bruteforce, search_numpy
+from leechcodec.kernels.search_tables import HALF_Q, HALF_SIGN, OCTAD_CHUNKS, OCTAD_POS_T, as_tokens
 
 __all__ = [
     "NUM_CODEWORDS",
     "SHAPE_OFFSETS",
     "SHAPE_SIZES",
     "PAIRS",
+    "PAIR_RANK",
     "split_index",
     "join_index",
     "index_to_codeword",
@@ -84,324 +92,6 @@ __all__ = [
     "search_bruteforce",
 ]
 
-NUM_CODEWORDS: int = 196560
-SHAPE_OFFSETS: tuple[int, int, int, int] = (0, 1104, 98256, 196560)
-#: per shape: (number of majors, number of minors)
-SHAPE_SIZES: tuple[tuple[int, int], ...] = ((276, 4), (759, 128), (4096, 24))
-
-_OFF1 = SHAPE_OFFSETS[1]
-_OFF2 = SHAPE_OFFSETS[2]
-
-
-def _build_pairs() -> np.ndarray:
-    pairs = np.array([(i, j) for i in range(24) for j in range(i + 1, 24)], dtype=np.int64)
-    pairs.setflags(write=False)
-    return pairs
-
-
-#: ``PAIRS[r] = (i, j)``, the position pair of rank ``r``, shape ``(276, 2)`` int64.
-PAIRS: np.ndarray = _build_pairs()
-#: ``PAIR_RANK[i, j]`` for ``i < j`` (``-1`` elsewhere), shape ``(24, 24)`` int64.
-PAIR_RANK: np.ndarray = np.full((24, 24), -1, dtype=np.int64)
-PAIR_RANK[PAIRS[:, 0], PAIRS[:, 1]] = np.arange(276)
-PAIR_RANK.setflags(write=False)
-
-# Generator in reduced row-echelon form with pivots 0..11: bits 0..11 of a Golay mask are
-# its message, bits 12..23 are ``_QMAP[message]``.
-if not np.array_equal(golay.GOLAY_MASKS & 0xFFF, np.arange(4096)):
-    raise RuntimeError("Golay generator pivots are not columns 0..11")
-_QMAP: np.ndarray = (golay.GOLAY_MASKS >> 12).astype(np.int64)
-_GOLAY_MASKS = np.ascontiguousarray(golay.GOLAY_MASKS, dtype=np.int64)
-_OCTAD_MASKS = np.ascontiguousarray(golay.OCTAD_MASKS, dtype=np.int64)
-_OCTAD_POS = np.ascontiguousarray(golay.OCTAD_POSITIONS, dtype=np.int64)
-for _t in (_QMAP, _GOLAY_MASKS, _OCTAD_MASKS, _OCTAD_POS):
-    _t.setflags(write=False)
-del _t
-
-
-# ----------------------------------------------------------------------------- index split
-
-
-def split_index(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split indices ``(N,)`` into ``(shape, major, minor)``, each ``(N,)`` int64.
-
-    ``major``: pair rank / octad rank / Golay message; ``minor``: sign bits / sign bits /
-    position of the ∓3 (see the module docstring).
-    """
-    idx = _as_indices(idx)
-    shape = np.searchsorted(np.asarray(SHAPE_OFFSETS[1:3]), idx, side="right").astype(np.int64)
-    local = idx - np.asarray(SHAPE_OFFSETS, dtype=np.int64)[shape]
-    n_minor = np.array([s[1] for s in SHAPE_SIZES], dtype=np.int64)[shape]
-    return shape, local // n_minor, local % n_minor
-
-
-def join_index(shape: np.ndarray, major: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`split_index`: ``(N,)`` ints each -> indices ``(N,)`` int64."""
-    shape, major, minor = (np.asarray(a) for a in (shape, major, minor))
-    for name, a in (("shape", shape), ("major", major), ("minor", minor)):
-        if a.dtype.kind not in "iu":
-            raise ValueError(f"{name} must be an integer array, got dtype {a.dtype}")
-    shape, major, minor = np.broadcast_arrays(*(a.astype(np.int64) for a in (shape, major, minor)))
-    if np.any((shape < 0) | (shape > 2)):
-        raise ValueError("shape must be 0, 1 or 2")
-    sizes = np.array(SHAPE_SIZES, dtype=np.int64)[shape]
-    if np.any((major < 0) | (major >= sizes[..., 0]) | (minor < 0) | (minor >= sizes[..., 1])):
-        raise ValueError("major/minor out of range for their shape")
-    return np.asarray(SHAPE_OFFSETS, dtype=np.int64)[shape] + major * sizes[..., 1] + minor
-
-
-def _as_indices(idx: np.ndarray) -> np.ndarray:
-    idx = np.asarray(idx)
-    if idx.dtype.kind not in "iu":
-        raise ValueError(f"indices must be an integer array, got dtype {idx.dtype}")
-    if idx.ndim != 1:
-        raise ValueError(f"indices must have shape (N,), got {idx.shape}")
-    idx = idx.astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= NUM_CODEWORDS):
-        raise ValueError(f"indices must lie in [0, {NUM_CODEWORDS})")
-    return idx
-
-
-# ------------------------------------------------------------------- index <-> codeword
-
-
-@numba.njit(cache=True)
-def _index_to_codeword_kernel(idx, pairs, octad_pos, golay_masks, out):
-    for t in range(idx.shape[0]):
-        k = idx[t]
-        for i in range(24):
-            out[t, i] = 0
-        if k < 1104:
-            r = k >> 2
-            out[t, pairs[r, 0]] = -4 if k & 1 else 4
-            out[t, pairs[r, 1]] = -4 if k & 2 else 4
-        elif k < 98256:
-            o = (k - 1104) >> 7
-            b = (k - 1104) & 127
-            par = 0
-            for q in range(7):
-                bit = (b >> q) & 1
-                par ^= bit
-                out[t, octad_pos[o, q]] = -2 if bit else 2
-            out[t, octad_pos[o, 7]] = -2 if par else 2
-        else:
-            m = (k - 98256) // 24
-            j = (k - 98256) % 24
-            mask = golay_masks[m]
-            for i in range(24):
-                v = -3 if i == j else 1
-                out[t, i] = -v if (mask >> i) & 1 else v
-
-
-def index_to_codeword(idx: np.ndarray) -> np.ndarray:
-    """Codewords of indices: ``(N,)`` int in [0, 196560) -> ``(N, 24)`` int8 (numba)."""
-    idx = _as_indices(idx)
-    out = np.empty((idx.shape[0], 24), dtype=np.int8)
-    _index_to_codeword_kernel(idx, PAIRS, _OCTAD_POS, _GOLAY_MASKS, out)
-    return out
-
-
-def index_to_codeword_numpy(idx: np.ndarray) -> np.ndarray:
-    """Plain-numpy twin of :func:`index_to_codeword`."""
-    idx = _as_indices(idx)
-    out = np.zeros((idx.shape[0], 24), dtype=np.int8)
-    shape, major, minor = split_index(idx)
-    rows = np.nonzero(shape == 0)[0]
-    i, j, b = PAIRS[major[rows], 0], PAIRS[major[rows], 1], minor[rows]
-    out[rows, i] = np.where(b & 1, -4, 4)
-    out[rows, j] = np.where(b & 2, -4, 4)
-    rows = np.nonzero(shape == 1)[0]
-    bits = (minor[rows, None] >> np.arange(7)) & 1
-    bits = np.concatenate([bits, bits.sum(axis=1, keepdims=True) & 1], axis=1)
-    out[rows[:, None], _OCTAD_POS[major[rows]]] = np.where(bits == 1, -2, 2)
-    rows = np.nonzero(shape == 2)[0]
-    signs = 1 - 2 * golay.GOLAY_WORDS[major[rows]].astype(np.int8)
-    mags = np.where(np.arange(24) == minor[rows, None], -3, 1).astype(np.int8)
-    out[rows] = signs * mags
-    return out
-
-
-@numba.njit(cache=True, inline="always")
-def _parity7(b):
-    p = 0
-    for q in range(7):
-        p ^= (b >> q) & 1
-    return p
-
-
-@numba.njit(cache=True)
-def _codeword_to_index_kernel(v, pair_rank, octad_masks, golay_masks, out):
-    for t in range(v.shape[0]):
-        out[t] = -1
-        nz = 0
-        nzmask = 0
-        negmask = 0
-        n4 = 0
-        n2 = 0
-        n3 = 0
-        n1 = 0
-        j3 = -1
-        ok = True
-        for i in range(24):
-            x = v[t, i]
-            if x != 0:
-                nz += 1
-                nzmask |= 1 << i
-            if x < 0:
-                negmask |= 1 << i
-            a = abs(x)
-            if a == 4:
-                n4 += 1
-            elif a == 2:
-                n2 += 1
-            elif a == 3:
-                n3 += 1
-                j3 = i
-            elif a == 1:
-                n1 += 1
-            elif a != 0:
-                ok = False
-        if not ok:
-            continue
-        if nz == 2 and n4 == 2:
-            first = -1
-            second = -1
-            for i in range(24):
-                if (nzmask >> i) & 1:
-                    if first < 0:
-                        first = i
-                    else:
-                        second = i
-            b = ((negmask >> first) & 1) | (((negmask >> second) & 1) << 1)
-            out[t] = pair_rank[first, second] * 4 + b
-        elif nz == 8 and n2 == 8:
-            o = np.searchsorted(octad_masks, nzmask)
-            if o >= octad_masks.shape[0] or octad_masks[o] != nzmask:
-                continue
-            b = 0
-            cnt = 0
-            for i in range(24):
-                if (nzmask >> i) & 1:
-                    neg = (negmask >> i) & 1
-                    if cnt < 7:
-                        b |= neg << cnt
-                    elif neg != _parity7(b):
-                        ok = False
-                    cnt += 1
-            if ok:
-                out[t] = 1104 + o * 128 + b
-        elif nz == 24 and n3 == 1 and n1 == 23:
-            cmask = negmask ^ (1 << j3)
-            m = cmask & 0xFFF
-            if golay_masks[m] == cmask:
-                out[t] = 98256 + m * 24 + j3
-
-
-def _as_codewords(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v)
-    if v.dtype.kind not in "iu":
-        raise ValueError(f"codewords must be an integer array, got dtype {v.dtype}")
-    if v.ndim != 2 or v.shape[1] != 24:
-        raise ValueError(f"codewords must have shape (N, 24), got {v.shape}")
-    return np.ascontiguousarray(v, dtype=np.int64)
-
-
-def _raise_bad(out: np.ndarray) -> None:
-    bad = np.nonzero(out < 0)[0]
-    if bad.size:
-        raise ValueError(f"{bad.size} row(s) are not Leech minimal vectors (first: row {bad[0]})")
-
-
-def codeword_to_index(v: np.ndarray) -> np.ndarray:
-    """Indices of codewords: ``(N, 24)`` int (norm² 32) -> ``(N,)`` int64 (numba).
-
-    Raises ``ValueError`` if any row is not one of the 196,560 minimal vectors.
-    """
-    v = _as_codewords(v)
-    out = np.empty(v.shape[0], dtype=np.int64)
-    _codeword_to_index_kernel(v, PAIR_RANK, _OCTAD_MASKS, _GOLAY_MASKS, out)
-    _raise_bad(out)
-    return out
-
-
-def codeword_to_index_numpy(v: np.ndarray) -> np.ndarray:
-    """Plain-numpy twin of :func:`codeword_to_index`."""
-    v = _as_codewords(v)
-    n = v.shape[0]
-    out = np.full(n, -1, dtype=np.int64)
-    pw = np.int64(1) << np.arange(24, dtype=np.int64)
-    a = np.abs(v)
-    nzmask = (v != 0).astype(np.int64) @ pw
-    negmask = (v < 0).astype(np.int64) @ pw
-    nz = (v != 0).sum(axis=1)
-    # shape 0
-    rows = np.nonzero((nz == 2) & ((a == 4).sum(axis=1) == 2))[0]
-    if rows.size:
-        ij = np.sort(np.argsort(a[rows] == 0, axis=1, kind="stable")[:, :2], axis=1)
-        neg = v[rows[:, None], ij] < 0
-        out[rows] = PAIR_RANK[ij[:, 0], ij[:, 1]] * 4 + neg[:, 0] + 2 * neg[:, 1]
-    # shape 1
-    rows = np.nonzero((nz == 8) & ((a == 2).sum(axis=1) == 8))[0]
-    if rows.size:
-        o = np.minimum(np.searchsorted(_OCTAD_MASKS, nzmask[rows]), _OCTAD_MASKS.size - 1)
-        good = _OCTAD_MASKS[o] == nzmask[rows]
-        neg = (v[rows[:, None], _OCTAD_POS[o]] < 0).astype(np.int64)
-        good &= neg.sum(axis=1) % 2 == 0
-        b = neg[:, :7] @ (np.int64(1) << np.arange(7, dtype=np.int64))
-        out[rows[good]] = 1104 + o[good] * 128 + b[good]
-    # shape 2
-    rows = np.nonzero((nz == 24) & ((a == 3).sum(axis=1) == 1) & ((a == 1).sum(axis=1) == 23))[0]
-    if rows.size:
-        j = np.argmax(a[rows] == 3, axis=1)
-        cmask = negmask[rows] ^ (np.int64(1) << j)
-        m = cmask & 0xFFF
-        good = _GOLAY_MASKS[m] == cmask
-        out[rows[good]] = 98256 + m[good] * 24 + j[good]
-    _raise_bad(out)
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def all_codewords() -> np.ndarray:
-    """All 196,560 codewords in index order, ``(196560, 24)`` int8, read-only (cached)."""
-    cw = index_to_codeword(np.arange(NUM_CODEWORDS, dtype=np.int64))
-    cw.setflags(write=False)
-    return cw
-
-
-# --------------------------------------------------------------------------------- search
-
-
-def as_tokens(x: np.ndarray) -> np.ndarray:
-    """Validate search input ``(N, 24)`` float16/32/64, finite; return C-contiguous float64.
-
-    Raises ``ValueError`` on any other rank, width or dtype, and on NaN or inf.
-    """
-    x = np.asarray(x)
-    if x.dtype not in (np.float16, np.float32, np.float64):
-        raise ValueError(f"tokens must be float16/float32/float64, got dtype {x.dtype}")
-    if x.ndim != 2 or x.shape[1] != 24:
-        raise ValueError(f"tokens must have shape (N, 24), got {x.shape}")
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("tokens contain NaN or inf")
-    return x
-
-
-# Search tables. Golay word m < 2048 (message bit 11 clear) and its complement
-# m ^ 0xFFF (mask ^ 0xFFFFFF) share |S|: S(complement) = -S(m). The sign sums over
-# coordinates 0..10 and 12..22 (coordinates 11 and 23 taken positive) are 2048-entry
-# tables; the non-pivot half of word m is tn[_HALF_Q[m]] times _HALF_SIGN[m].
-_HALF_Q: np.ndarray = np.where(_QMAP[:2048] & 0x800, _QMAP[:2048] ^ 0xFFF, _QMAP[:2048])
-_HALF_SIGN: np.ndarray = np.where(_QMAP[:2048] & 0x800, -1.0, 1.0)
-#: octad support split in three 8-bit chunks (coordinates 0..7, 8..15, 16..23), (3, 768);
-#: columns 759.. are empty padding (their sum 0 never beats a best score >= 0)
-_OCTAD_CHUNKS: np.ndarray = np.zeros((3, 768), dtype=np.int64)
-_OCTAD_CHUNKS[:, :759] = [(_OCTAD_MASKS >> (8 * c)) & 255 for c in range(3)]
-_OCTAD_POS_T = np.ascontiguousarray(_OCTAD_POS.T)
-for _t in (_HALF_Q, _HALF_SIGN, _OCTAD_CHUNKS, _OCTAD_POS_T):
-    _t.setflags(write=False)
-del _t
 
 
 @numba.njit(cache=True)
@@ -595,15 +285,15 @@ def _search_token(xr, xs, a, sa, mx, s1, tp, tn, tables):
     # Minor part of the winner.
     if shape == 0:
         i, j = min(i1, i2), max(i1, i2)
-        return major * 4 + (xs[i] < 0) + 2 * (xs[j] < 0)
+        return join_nb(0, major, (xs[i] < 0) + 2 * (xs[j] < 0))
     if shape == 1:
-        return 1104 + major * 128 + _octad_signs(xs, a, octad_post[:, major])
+        return join_nb(1, major, _octad_signs(xs, a, octad_post[:, major]))
     mask = golay_masks[major]
     lo = _word_min(mask ^ negmask, amin, mx)
     for i in range(24):
         v = -xs[i] if (mask >> i) & 1 else xs[i]
         if v == lo:
-            return 98256 + major * 24 + i
+            return join_nb(2, major, i)
     return -1  # unreachable for finite input
 
 
@@ -639,12 +329,12 @@ def _octad_signs(xs, a, pos):
 _BLOCK = 64
 # (unsigned lookup indices let numba skip its negative-index wraparound)
 _TABLES = (
-    _OCTAD_CHUNKS,
-    _OCTAD_MASKS,
-    _OCTAD_POS_T,
-    _GOLAY_MASKS,
-    _HALF_Q.astype(np.uint64),
-    _HALF_SIGN,
+    OCTAD_CHUNKS,
+    OCTAD_MASKS,
+    OCTAD_POS_T,
+    GOLAY_MASKS,
+    HALF_Q.astype(np.uint64),
+    HALF_SIGN,
     PAIR_RANK,
 )
 
@@ -675,142 +365,4 @@ def search_numba(x: np.ndarray) -> np.ndarray:
     x = as_tokens(x)
     out = np.empty(x.shape[0], dtype=np.int64)
     _search_kernel(x, _TABLES, out)
-    return out
-
-
-# ------------------------------------------------------------------------ numpy twin, oracle
-
-
-def _doubling_np(cols: np.ndarray, init: np.ndarray, step) -> np.ndarray:
-    """Tables ``t[:, u]`` over the bits ``u`` of ``cols`` (n, K), built like the numba loops:
-    ``t[:, 0] = init``, ``t[:, u + 2**k] = step(t[:, u], cols[:, k])`` for ``u < 2**k``."""
-    n, kk = cols.shape
-    t = np.empty((n, 1 << kk))
-    t[:, 0] = init
-    h = 1
-    for k in range(kk):
-        t[:, h : 2 * h] = step(t[:, :h], cols[:, k : k + 1])
-        h *= 2
-    return t
-
-
-def _search_chunk_numpy(x: np.ndarray) -> np.ndarray:
-    n = x.shape[0]
-    r = np.arange(n)
-    e = np.frexp(np.abs(x).max(axis=1))[1]
-    xs = np.ldexp(x, -e[:, None])
-    a = np.abs(xs)
-    neg = xs < 0
-    negmask = neg.astype(np.int64) @ (np.int64(1) << np.arange(24, dtype=np.int64))
-    # shape 0
-    i1 = np.argmax(a, axis=1)
-    a_other = a.copy()
-    a_other[r, i1] = -1.0
-    i2 = np.argmax(a_other, axis=1)
-    sc0 = 4.0 * (a[r, i1] + a[r, i2])
-    # shape 1
-    sa = [_doubling_np(a[:, 8 * c : 8 * c + 8], 0.0, np.add) for c in range(3)]
-    ch = _OCTAD_CHUNKS[:, :759]
-    s1 = (sa[0][:, ch[0]] + sa[1][:, ch[1]]) + sa[2][:, ch[2]]
-    odd = neg[:, _OCTAD_POS].sum(axis=2) & 1
-    amin8 = a[:, _OCTAD_POS].min(axis=2)
-    sc1 = np.where(odd == 1, 2.0 * s1 - 4.0 * amin8, 2.0 * s1)
-    o1 = np.argmax(sc1, axis=1)
-    best1 = sc1[r, o1]
-    # shape 2
-    s_half = np.zeros(n)
-    for k in range(12):
-        s_half = s_half + xs[:, k]
-    tp = _doubling_np(xs[:, :11], s_half, lambda t, v: t - 2.0 * v)
-    s_half = np.zeros(n)
-    for k in range(12, 24):
-        s_half = s_half + xs[:, k]
-    tn = _doubling_np(xs[:, 12:23], s_half, lambda t, v: t - 2.0 * v)
-    s_word = np.empty((n, 4096))
-    s_word[:, :2048] = tp + _HALF_SIGN * np.take(tn, _HALF_Q, axis=1)
-    s_word[:, 2048:] = -s_word[:, 2047::-1]  # word m ^ 0xFFF = 4095 - m
-    # mx_c[err_c] with err = mask ^ negmask: permute each table by negmask's chunk, then
-    # look it up at the (constant) chunk of the Golay mask.
-    big = np.zeros((n, 4096))
-    for c in range(4):
-        mx = _doubling_np(a[:, 6 * c : 6 * c + 6], 0.0, lambda w, v: np.where(w > v, w, v))
-        neg_c = (negmask[:, None] >> (6 * c)) & 63
-        mx = np.take_along_axis(mx, np.arange(64)[None, :] ^ neg_c, axis=1)
-        big = np.maximum(big, np.take(mx, (_GOLAY_MASKS >> (6 * c)) & 63, axis=1))
-    lo = -big
-    # the one word with mask == negmask (if any) has no negative s_j x_j: lo = min |x|
-    m0 = negmask & 0xFFF
-    hit = np.nonzero(_GOLAY_MASKS[m0] == negmask)[0]
-    lo[hit, m0[hit]] = a[hit].min(axis=1)
-    sc2 = s_word - 4.0 * lo
-    m2 = np.argmax(sc2, axis=1)
-    best2 = sc2[r, m2]
-    # best shape; ties go to the smaller shape
-    shape = np.where((sc0 >= best1) & (sc0 >= best2), 0, np.where(best1 >= best2, 1, 2))
-    out = np.empty(n, dtype=np.int64)
-    # minors
-    rows = np.nonzero(shape == 0)[0]
-    i = np.minimum(i1[rows], i2[rows])
-    j = np.maximum(i1[rows], i2[rows])
-    out[rows] = PAIR_RANK[i, j] * 4 + neg[rows, i] + 2 * neg[rows, j]
-    rows = np.nonzero(shape == 1)[0]
-    out[rows] = 1104 + o1[rows] * 128 + _octad_signs_numpy(xs[rows], o1[rows])
-    rows = np.nonzero(shape == 2)[0]
-    signed = np.where(golay.GOLAY_WORDS[m2[rows]] == 1, -xs[rows], xs[rows])
-    jj = np.argmax(signed == signed.min(axis=1, keepdims=True), axis=1)
-    out[rows] = 98256 + m2[rows] * 24 + jj
-    return out
-
-
-def _octad_signs_numpy(xs: np.ndarray, o: np.ndarray) -> np.ndarray:
-    """Vectorized ``_octad_signs``: rows ``xs`` (n, 24), octads ``o`` (n,) -> ``b`` (n,)."""
-    r = np.arange(xs.shape[0])[:, None]
-    pos = _OCTAD_POS[o]
-    v = xs[r, pos]
-    negs = (v < 0).astype(np.int64)
-    av = np.abs(v)
-    b = negs[:, :7] @ (np.int64(1) << np.arange(7, dtype=np.int64))
-    odd = negs.sum(axis=1) % 2 == 1
-    cand = av == av.min(axis=1, keepdims=True)
-    k = np.arange(7)
-    neg_cand = cand[:, :7] & (negs[:, :7] == 1)
-    k_clear = np.where(neg_cand, k, -1).max(axis=1)
-    k_set = np.where(cand[:, :7], k, 7).min(axis=1)
-    flipped = np.where(
-        k_clear >= 0,
-        b & ~(np.int64(1) << np.maximum(k_clear, 0)),
-        np.where(cand[:, 7], b, b | (np.int64(1) << np.minimum(k_set, 6))),
-    )
-    return np.where(odd, flipped, b)
-
-
-def search_numpy(x: np.ndarray, chunk: int = 128) -> np.ndarray:
-    """Plain-numpy twin of :func:`search_numba` (same arithmetic, identical output).
-
-    ``(N, 24)`` float -> ``(N,)`` int64, processed ``chunk`` rows at a time.
-    """
-    x = as_tokens(x)
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for start in range(0, x.shape[0], chunk):
-        out[start : start + chunk] = _search_chunk_numpy(x[start : start + chunk])
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def _codebook_t64() -> np.ndarray:
-    cb = np.ascontiguousarray(all_codewords().T, dtype=np.float64)
-    cb.setflags(write=False)
-    return cb
-
-
-def search_bruteforce(x: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """Test oracle: argmax of ``x @ all_codewords().T`` in float64, ``chunk`` rows at a time.
-
-    ``(N, 24)`` float -> ``(N,)`` int64; ties go to the smallest index (first maximum).
-    """
-    x = as_tokens(x)
-    cb = _codebook_t64()
-    out = np.empty(x.shape[0], dtype=np.int64)
-    for start in range(0, x.shape[0], chunk):
-        out[start : start + chunk] = np.argmax(x[start : start + chunk] @ cb, axis=1)
     return out

@@ -46,25 +46,27 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from leechcodec.kernels import golay, leech
+from leechcodec.kernels import golay
+from leechcodec.kernels.index_layout import NUM_CODEWORDS, join, pair_rank
+from leechcodec.kernels.leech_index import all_codewords
+from leechcodec.kernels.search_tables import HALF_Q, HALF_SIGN, OCTAD_CHUNKS
 
 __all__ = ["leech_search_torch", "leech_codewords_torch"]
 
 _F64 = torch.float64
-_OFF1, _OFF2 = leech.SHAPE_OFFSETS[1], leech.SHAPE_OFFSETS[2]
 
 
 def _build_tables() -> dict[str, np.ndarray]:
     words = golay.GOLAY_WORDS.astype(np.int64)
     masks = golay.GOLAY_MASKS.astype(np.int64)
-    chunks = leech._OCTAD_CHUNKS[:, :759]
+    chunks = OCTAD_CHUNKS[:, :759]
     return {
         # search
         "octad_rows": (3 * chunks + np.arange(3)[:, None]).ravel(),  # (3·759,) rows of the (256·3, n) tables
         "octad_t": golay.OCTAD_INDICATOR.astype(np.float64),  # (759, 24)
         "octad_pos": golay.OCTAD_POSITIONS.astype(np.int64),  # (759, 8)
-        "half_q": leech._HALF_Q.astype(np.int64),  # (2048,)
-        "half_sign": leech._HALF_SIGN.astype(np.float64)[:, None],  # (2048, 1)
+        "half_q": HALF_Q.astype(np.int64),  # (2048,)
+        "half_sign": HALF_SIGN.astype(np.float64)[:, None],  # (2048, 1)
         "high_rows": masks >> 12,  # (4096,) chunks 2+3 of each word's mask
         "reverse": np.arange(2047, -1, -1),
         "masks": masks,
@@ -120,7 +122,7 @@ def _search_chunk(x: Tensor, t: dict[str, Tensor], ws: Tensor) -> Tensor:
     i2 = a.scatter(0, i1, -1.0).argmax(0, keepdim=True)
     sc0 = 4.0 * (a.gather(0, i1) + a.gather(0, i2))[0]
     i, j = torch.minimum(i1, i2)[0], torch.maximum(i1, i2)[0]
-    idx0 = (23 * i - i * (i - 1) // 2 + (j - i - 1)) * 4 + neg.gather(0, i[None])[0] + 2 * neg.gather(0, j[None])[0]
+    idx0 = join(0, pair_rank(i, j), neg.gather(0, i[None])[0] + 2 * neg.gather(0, j[None])[0])
     # Shape 2⁸: octad sums of |x| in the kernel's order, minus 4 min|x| on odd sign parity.
     a3 = a.view(3, 8, n).transpose(0, 1)  # (8, 3, n): the three 8-bit chunks
     sums = _doubling(a3, 0.0, torch.add).view(768, n).index_select(0, t["octad_rows"]).view(3, 759, n)
@@ -158,12 +160,12 @@ def _search_chunk(x: Tensor, t: dict[str, Tensor], ws: Tensor) -> Tensor:
     sc2.scatter_(0, m0, torch.where(agree, at_m0 - 4.0 * amin, at_m0))
     best2, m2 = _first_max(sc2, 64)
     # Minors.
-    idx1 = _OFF1 + o1 * 128 + _octad_signs(a, neg, t["octad_pos"][o1].T)
+    idx1 = join(1, o1, _octad_signs(a, neg, t["octad_pos"][o1].T))
     w = t["words"][m2].T  # (24, n)
     err = w ^ neg
     lo = torch.where(err.any(0), -torch.where(err, a, 0.0).amax(0), amin[0])
     jj = (torch.where(w, -xt, xt) == lo).to(torch.uint8).argmax(0)  # first coordinate holding the minimum
-    idx2 = _OFF2 + m2 * 24 + jj
+    idx2 = join(2, m2, jj)
     shape0 = (sc0 >= best1) & (sc0 >= best2)
     return torch.where(shape0, idx0, torch.where(best1 >= best2, idx1, idx2))
 
@@ -230,6 +232,6 @@ def leech_codewords_torch(indices: Tensor) -> Tensor:
     """
     key = ("codebook", str(indices.device))
     if key not in _cache:
-        _cache[key] = torch.from_numpy(leech.all_codewords().copy()).to(indices.device)
-    idx = indices.reshape(-1).long().clamp(0, leech.NUM_CODEWORDS - 1)
+        _cache[key] = torch.from_numpy(all_codewords().copy()).to(indices.device)
+    idx = indices.reshape(-1).long().clamp(0, NUM_CODEWORDS - 1)
     return _cache[key].index_select(0, idx).float()

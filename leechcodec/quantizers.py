@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from leechcodec.kernels import golay
+from leechcodec.kernels.index_layout import NUM_CODEWORDS, join, pair_rank
 from leechcodec.leech_search import leech_codewords_torch, leech_search_torch
 
 __all__ = ["QuantizerOutput", "SphericalLeechQuantizer", "BinarySphericalQuantizer", "ScalarQuantizer",
@@ -35,9 +36,7 @@ __all__ = ["QuantizerOutput", "SphericalLeechQuantizer", "BinarySphericalQuantiz
 
 LEECH_DIM = 24
 LEECH_NORM2 = 32
-NUM_LEECH = 196560
-_OFFSET_OCTAD = 1104
-_OFFSET_GOLAY = 98256
+NUM_LEECH = NUM_CODEWORDS
 
 
 class QuantizerOutput(NamedTuple):
@@ -115,10 +114,10 @@ def _leech_search_torch_reference(x: Tensor, chunk: int = 1024) -> Tensor:
         top, arg = ax.topk(2, dim=1)
         score0 = 4 * top.sum(1)
         i, j = arg.min(1).values, arg.max(1).values
-        rank = i * (47 - i) // 2 + (j - i - 1)
+        rank = pair_rank(i, j)
         rows = torch.arange(xs.shape[0], device=xs.device)
         b0 = (xs[rows, i] < 0).long() + 2 * (xs[rows, j] < 0).long()
-        idx0 = rank * 4 + b0
+        idx0 = join(0, rank, b0)
         # 2⁸
         g = xs[:, t.octad_pos]  # (n, 759, 8)
         ag = g.abs()
@@ -133,14 +132,14 @@ def _leech_search_torch_reference(x: Tensor, chunk: int = 1024) -> Tensor:
         am = amin[rows, o]
         negs[rows[flip], am[flip]] = ~negs[rows[flip], am[flip]]
         bits1 = (negs[:, :7].long() << torch.arange(7, device=xs.device)).sum(1)
-        idx1 = _OFFSET_OCTAD + o * 128 + bits1
+        idx1 = join(1, o, bits1)
         # 3·1²³
         sx = xs[:, None, :] * t.signs[None]  # (n, 4096, 24)
         mn2, jmin = sx.min(2)
         score2 = sx.sum(2) - 4 * mn2
         m = score2.argmax(1)
         score2 = score2.gather(1, m[:, None])[:, 0]
-        idx2 = _OFFSET_GOLAY + m * 24 + jmin[rows, m]
+        idx2 = join(2, m, jmin[rows, m])
         scores = torch.stack([score0, score1, score2], 1)
         best = scores.argmax(1)
         out.append(torch.stack([idx0, idx1, idx2], 1).gather(1, best[:, None])[:, 0])
