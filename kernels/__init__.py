@@ -8,8 +8,8 @@ _os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 
 
 #: The kernels the codec calls from Python (each compiles the kernels it calls).
-CODEC_KERNELS = ("leech._search_kernel", "leech_prior._parts_nb", "leech_prior._major_nb",
-                 "leech_prior._minor_nb", "leech_prior._coding_nb", "leech_prior._exp_nb")
+CODEC_KERNELS = ("leech._search_kernel", "prior_kernels._parts_nb", "prior_kernels._major_nb",
+                 "prior_kernels._minor_nb", "prior_kernels._coding_nb", "prior_kernels._exp_nb")
 
 
 def uncached_kernels(names: tuple[str, ...] = CODEC_KERNELS) -> list[str]:

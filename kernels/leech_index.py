@@ -2,7 +2,9 @@
 
 The layout is :mod:`leechcodec.kernels.index_layout` (part of the .lq file format).
 ``index_to_codeword`` and ``codeword_to_index`` are numba kernels; the ``*_numpy``
-functions are their plain-numpy twins (same signatures, same outputs).
+functions are their plain-numpy twins (same signatures, same outputs). The numba helpers
+``join_nb``, ``split_nb`` and ``fill_codeword`` are called by kernels in other files, whose
+on-disk numba caches do not notice edits here: they implement the fixed file format.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import numpy as np
 from leechcodec.kernels.golay import GOLAY_WORDS
 from leechcodec.kernels.index_layout import MAJOR_SIZES, NUM_CODEWORDS, PAIRS, split_index
 from leechcodec.kernels.prior_io import CodingTables, check_f, check_ints, check_shape, coding_layout
-from leechcodec.kernels.prior_normalizer import _M1, _M2, _M3, _M4, _OCT, _P1, _P2, _P3, _P4, _Z
+from leechcodec.kernels.prior_kernels import _M1, _M2, _M3, _M4, _OCT, _P1, _P2, _P3, _P4, _Z
 
 __all__ = ["log_partition_numpy", "shape_log_probs_numpy", "major_probs_numpy", "minor_probs_numpy",
            "log_prob_numpy", "coding_tables_numpy"]

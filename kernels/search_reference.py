@@ -35,20 +35,43 @@ def _doubling_np(cols: np.ndarray, init: np.ndarray, step) -> np.ndarray:
 
 
 def _search_chunk_numpy(x: np.ndarray) -> np.ndarray:
-    n = x.shape[0]
-    r = np.arange(n)
+    """Indices ``(n,)`` of rows ``x`` ``(n, 24)`` float64: each shape's best score, then the
+    best shape (ties to the smaller shape) and its minor."""
     e = np.frexp(np.abs(x).max(axis=1))[1]
     xs = np.ldexp(x, -e[:, None])
-    a = np.abs(xs)
+    sc0, i, j = _best_pair_numpy(xs)
+    best1, o1 = _best_octad_numpy(xs)
+    best2, m2 = _best_word_numpy(xs)
+    shape = np.where((sc0 >= best1) & (sc0 >= best2), 0, np.where(best1 >= best2, 1, 2))
     neg = xs < 0
-    negmask = neg.astype(np.int64) @ (np.int64(1) << np.arange(24, dtype=np.int64))
-    # shape 0
+    out = np.empty(x.shape[0], dtype=np.int64)
+    rows = np.nonzero(shape == 0)[0]
+    i, j = i[rows], j[rows]
+    out[rows] = join(0, PAIR_RANK[i, j], neg[rows, i] + 2 * neg[rows, j])
+    rows = np.nonzero(shape == 1)[0]
+    out[rows] = join(1, o1[rows], _octad_signs_numpy(xs[rows], o1[rows]))
+    rows = np.nonzero(shape == 2)[0]
+    signed = np.where(golay.GOLAY_WORDS[m2[rows]] == 1, -xs[rows], xs[rows])
+    jj = np.argmax(signed == signed.min(axis=1, keepdims=True), axis=1)
+    out[rows] = join(2, m2[rows], jj)
+    return out
+
+
+def _best_pair_numpy(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shape 0 for scaled rows ``xs`` ``(n, 24)``: score ``(n,)`` and the pair ``i < j``."""
+    r = np.arange(xs.shape[0])
+    a = np.abs(xs)
     i1 = np.argmax(a, axis=1)
     a_other = a.copy()
     a_other[r, i1] = -1.0
     i2 = np.argmax(a_other, axis=1)
-    sc0 = 4.0 * (a[r, i1] + a[r, i2])
-    # shape 1
+    return 4.0 * (a[r, i1] + a[r, i2]), np.minimum(i1, i2), np.maximum(i1, i2)
+
+
+def _best_octad_numpy(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shape 1 for scaled rows ``xs`` ``(n, 24)``: best score and first best octad, ``(n,)`` each."""
+    a = np.abs(xs)
+    neg = xs < 0
     sa = [_doubling_np(a[:, 8 * c : 8 * c + 8], 0.0, np.add) for c in range(3)]
     ch = OCTAD_CHUNKS[:, :759]
     s1 = (sa[0][:, ch[0]] + sa[1][:, ch[1]]) + sa[2][:, ch[2]]
@@ -56,8 +79,14 @@ def _search_chunk_numpy(x: np.ndarray) -> np.ndarray:
     amin8 = a[:, OCTAD_POS].min(axis=2)
     sc1 = np.where(odd == 1, 2.0 * s1 - 4.0 * amin8, 2.0 * s1)
     o1 = np.argmax(sc1, axis=1)
-    best1 = sc1[r, o1]
-    # shape 2
+    return sc1[np.arange(xs.shape[0]), o1], o1
+
+
+def _best_word_numpy(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shape 2 for scaled rows ``xs`` ``(n, 24)``: best score and first best Golay word."""
+    n = xs.shape[0]
+    a = np.abs(xs)
+    negmask = (xs < 0).astype(np.int64) @ (np.int64(1) << np.arange(24, dtype=np.int64))
     s_half = np.zeros(n)
     for k in range(12):
         s_half = s_half + xs[:, k]
@@ -84,22 +113,7 @@ def _search_chunk_numpy(x: np.ndarray) -> np.ndarray:
     lo[hit, m0[hit]] = a[hit].min(axis=1)
     sc2 = s_word - 4.0 * lo
     m2 = np.argmax(sc2, axis=1)
-    best2 = sc2[r, m2]
-    # best shape; ties go to the smaller shape
-    shape = np.where((sc0 >= best1) & (sc0 >= best2), 0, np.where(best1 >= best2, 1, 2))
-    out = np.empty(n, dtype=np.int64)
-    # minors
-    rows = np.nonzero(shape == 0)[0]
-    i = np.minimum(i1[rows], i2[rows])
-    j = np.maximum(i1[rows], i2[rows])
-    out[rows] = join(0, PAIR_RANK[i, j], neg[rows, i] + 2 * neg[rows, j])
-    rows = np.nonzero(shape == 1)[0]
-    out[rows] = join(1, o1[rows], _octad_signs_numpy(xs[rows], o1[rows]))
-    rows = np.nonzero(shape == 2)[0]
-    signed = np.where(golay.GOLAY_WORDS[m2[rows]] == 1, -xs[rows], xs[rows])
-    jj = np.argmax(signed == signed.min(axis=1, keepdims=True), axis=1)
-    out[rows] = join(2, m2[rows], jj)
-    return out
+    return sc2[np.arange(n), m2], m2
 
 
 def _octad_signs_numpy(xs: np.ndarray, o: np.ndarray) -> np.ndarray:

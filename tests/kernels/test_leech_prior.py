@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from leechcodec.kernels import leech_prior as lp
-from leechcodec.kernels import prior_normalizer
+from leechcodec.kernels import prior_kernels
 from leechcodec.kernels.golay import GOLAY_WORDS, OCTAD_POSITIONS
 
 # Float tolerances, all in one place.
@@ -205,7 +205,7 @@ def test_log_partition_matches_brute_force(name, codewords):
 
 def test_special_cases_reach_their_paths():
     def tier(f):
-        return prior_normalizer._shape2(f[0], np.empty(4096), np.empty(4096))[2]
+        return prior_kernels._shape2(f[0], np.empty(4096), np.empty(4096))[2]
 
     assert tier(FAMILIES["gauss_wide"]) == 0
     assert tier(SPECIAL["far_word_100"]) == 1  # product tier referenced at the best word
@@ -213,7 +213,7 @@ def test_special_cases_reach_their_paths():
         assert tier(SPECIAL[name]) == 2, name
     f = SPECIAL["two_refs"][0]
     d = np.concatenate([f[:, 1] - f[:, 5], f[:, 7] - f[:, 3]])
-    assert np.ptp(d) > prior_normalizer._RSPAN  # the exact path needs two exp references
+    assert np.ptp(d) > prior_kernels._RSPAN  # the exact path needs two exp references
     # octad_slow: some odd-parity octad has all 8 gaps above 345 nats (w_* < 1e-150).
     f = SPECIAL["octad_slow"][0]
     gap = np.abs(f[:, 6] - f[:, 2])

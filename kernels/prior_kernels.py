@@ -1,76 +1,24 @@
-"""Per-token numba routines of the exact Leech prior: the normalizer and the word weights.
+"""Numba kernels of the exact Leech prior: per-token normalizer and word weights, and the
+batch kernels the API in :mod:`leechcodec.kernels.leech_prior` calls (one token's logits
+``ft`` ``(24, 9)`` float64 at a time, every sum in a fixed order). The arithmetic is
+specified in that module's docstring.
 
-The prior's family and API are in :mod:`leechcodec.kernels.leech_prior`; this module holds
-the per-token arithmetic its batch kernels run (one token's logits ``ft`` ``(24, 9)``
-float64 at a time, every sum in a fixed order).
-
-Normalizer (exact). With ``g_i(v) = f_i(v) − f_i(0)``, ``F0 = Σ_i f_i(0)``, ``Z = Z0+Z1+Z2``:
-
-- ``Z0 = e^F0 Σ_{i<j} h_i h_j``, ``log h_i = logaddexp(g_i(4), g_i(−4))``. ``P(pair)`` is
-  the normalized term; ``P(b | pair) ∝ exp(f_i(±4) + f_j(±4))``.
-- ``Z1 = e^F0 Σ_o E_o``, ``E_o`` the sum of ``Π_{i∈o} e^{g_i(±2)}`` over the 128
-  even-sign patterns of octad o. Per coordinate let ``M_i = max(g_i(2), g_i(−2))``, ``t_i =
-  |g_i(2) − g_i(−2)|``, ``w_i = e^{−t_i}``. Relative to the octad's best pattern (log weight
-  ``X_o = Σ_{i∈o} M_i``, minus-count parity π_o) a pattern flips a set S and weighs
-  ``Π_S w_i``, so ``E_o = e^{X_o} Σ_{|S| ≡ π_o (mod 2)} Π_S w_i``. The parity-restricted
-  sum is an (even, odd) recursion over the 8 positions, ``(E, O) ← (E + O·w, O + E·w)``
-  from ``(1, 0)``, with only positive terms (the textbook ``½[Π(a+b) + Π(a−b)]`` cancels
-  catastrophically when π_o = 1 and the logits are large). Since disjoint sets combine as
-  ``(E, O)·(E', O') = (EE' + OO', EO' + OE')``, (E, O) is tabulated per 6-coordinate
-  group and subset (4 × 64 entries, by doubling, together with Σ M_i, min t_i, max w_i) and
-  each octad combines its 4 subsets. For π_o = 1 the result is ``O = w_*·Q_o`` with ``w_*``
-  the octad's largest w (smallest gap ``t_*``) and ``Q_o ∈ [1, 128]``:
-  ``log E_o = X_o − t_* + log Q_o``; for π_o = 0, ``Q_o = E ∈ [1, 128]``. ``O / w_*`` is
-  accurate while ``w_* ≥ 1e-150`` (lost terms are below 1e-158); otherwise (all 8 gaps
-  > 345 nats) the octad reruns the recursion on ``(E, O / w_*)`` with ``w_i / w_*`` by exp.
-  ``P(o) ∝ e^{X_o − π_o t_*} Q_o``; ``P(b | o) ∝ exp Σ_k f_{p_k}(v_{p_k})``.
-- ``Z2 = Σ_m e^{A_m} B_m`` with ``s = (−1)^c``, ``A_m = Σ_i f_i(s_i)``, ``B_m = Σ_j
-  e^{d_j(s_j)}``, ``d_j(σ) = f_j(−3σ) − f_j(σ)``: per Golay word its sign logits and a
-  24-term sum. ``P(m) ∝ e^{A_m} B_m``, ``P(j | m) ∝ e^{d_j(s_j)}``.
-
-The 4,096×24 part (the hot loop). The generator in ``golay`` is systematic: codeword bits
-0..11 are the message m and bits 12..23 are ``π(m) = mP``, linear over GF(2), so ``π(m) =
-PL[m & 63] ^ PH[m >> 6]``. Split the 24 coordinates into 4 groups of 6 (message low/high,
-parity low/high); per group, 64-entry tables built by doubling give Σ f_i(s_i) and
-Σ e^{d_j(s_j) − D} (D the largest of the 48 d's) over the group, so a word costs 4 lookups
-and 3 adds per quantity instead of 24 terms. With ``b'_m = B_m e^{−D}``:
-
-0. Tier 0 (no exp per word): ``e^{A_m − Aref} = Π_g e^{T_g(x_g) − max T_g}`` with ``Aref =
-   Σ_g max T_g`` (the unconstrained sign optimum); ``W_m = e^{A_m − Aref}·b'_m``, ``S = Σ
-   W_m``, ``log Z2 = Aref + D + log S``, ``P(m) = W_m / S``. Kept when S ≥ e^-60: the best
-   Golay word is within ~60 nats of the optimum — for every token of ``bench_prior``'s
-   Gaussian family (s ∈ [0.6, 2], 6–9 bits of entropy per token); much sharper priors
-   (s ≲ 0.3, under a bit per token) take tier 1 or 2.
-1. Tier 1: ``A_m`` summed for all words; its max and first argmax m* are the Golay
-   maximum-likelihood decoding of the sign logits. The same product with the group factors
-   referenced at m* instead, ``W_m = e^{A_m − max A}·b'_m``, ``log Z2 = max A + D + log S``;
-   kept when ``Aref − max A ≤ 450`` and S ≥ e^-150.
-2. Exact tier, for any f: ``b_m`` = the word's largest d (max of 4 group maxima),
-   ``Y = max_m (A_m + b_m)`` (so S ≥ 1); exp references ``r_0 > r_1 > …`` are taken
-   greedily from the sorted d's, 500 nats apart, and word m uses the smallest ``r_k ≥
-   b_m``: ``W_m = e^{A_m + r_k − Y}·Σ_j e^{d_j(s_j) − r_k}`` (one exp per word).
-
-Flush thresholds (the constants below) keep every product a normal double — libm and the
-FPU are ~10× slower on subnormals — and drop only words with P < 1e-30 of the row, so
-shape-2 major entries below 1e-30 may read 0; everything else is exact to rounding.
-
-Measured here (one thread, µs per token, Gaussian-shaped f, on a shared 2-core machine
-under load, so ±30%): shapes 0 / 1 / 2 about 2 / 8 / 10 (tier 0); tiers 1 and 2 about 25
-and 40 including the failed attempts before them. For comparison, a plain 24-term loop per
-word for A and B with one exp per word costs 68–89, 4,096 libm exps alone 18, and a BLAS
-``A = d·Gᵀ`` over a batch 4 for A alone and 14 with one exp per word (BLAS summation order
-is also not fixed across builds).
+All numba code of the prior lives in this one file: numba's on-disk cache of a kernel is
+keyed by its own source file only, so a kernel calling numba code in another file would
+keep a stale compiled copy after that file changes.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from leechcodec.kernels.index_layout import PAIRS
-from leechcodec.kernels.leech_index import GOLAY_MASKS as _MASKS  # (4096,) 24-bit codewords
-from leechcodec.kernels.leech_index import OCTAD_MASKS as _OCTAD_MASKS  # (759,) 24-bit
-from leechcodec.kernels.leech_index import OCTAD_POS as _OCT  # (759, 8)
+from leechcodec.kernels.index_layout import MAJOR_SIZES, MINOR_SIZES, PAIRS
+from leechcodec.kernels.leech_index import GOLAY_MASKS, OCTAD_MASKS, OCTAD_POS, fill_codeword
+
+_MASKS = GOLAY_MASKS  # (4096,) 24-bit codewords
+_OCTAD_MASKS = OCTAD_MASKS  # (759,) 24-bit
+_OCT = OCTAD_POS  # (759, 8)
 
 # Shape-2 flush thresholds (nats). Tier 0 flushes group factors below e^-_CUT0 and B-sums
 # below _BCUT0 (so kept products are ≥ e^-670) and is kept when S ≥ e^-_LIM0.
@@ -141,20 +89,10 @@ def _shape0(ft, f0, w):
 
 
 @njit(cache=True)
-def _shape1(ft, f0, w):
-    """Octad weights into w (759,) (unnormalized); returns (log Z1, sum of w).
-
-    Per 6-coordinate group and subset x (64 entries, built by doubling): Σ M_i, min t_i,
-    max w_i and the even/odd flip sums (E, O); an octad combines its 4 group subsets with
-    (E, O)·(E', O') = (EE' + OO', EO' + OE'). All terms are positive. Odd-parity octads
-    use O / w_*, exact while w_* ≥ 1e-150; below that the scaled recursion runs instead.
-    """
-    tx = np.empty((4, 64))
-    tmin = np.empty((4, 64))
-    tmax = np.empty((4, 64))
-    te = np.empty((4, 64))
-    to = np.empty((4, 64))
-    gap = np.empty(24)
+def _octad_group_tables(ft, tx, tmin, tmax, te, to, gap):
+    """Per 6-coordinate group g and subset x (``(4, 64)`` each, built by doubling): ``tx`` =
+    Σ M_i, ``tmin`` = min t_i, ``tmax`` = max w_i, ``(te, to)`` = the even/odd flip sums;
+    ``gap`` (24,) receives t_i. Returns the mask of coordinates whose best sign is −."""
     negmask = 0
     for g in range(4):
         tx[g, 0] = 0.0
@@ -178,6 +116,25 @@ def _shape1(ft, f0, w):
                 tmax[g, y] = max(tmax[g, x], v)
                 te[g, y] = te[g, x] + to[g, x] * v
                 to[g, y] = to[g, x] + te[g, x] * v
+    return negmask
+
+
+@njit(cache=True)
+def _shape1(ft, f0, w):
+    """Octad weights into w (759,) (unnormalized); returns (log Z1, sum of w).
+
+    Per 6-coordinate group and subset x (64 entries, built by doubling): Σ M_i, min t_i,
+    max w_i and the even/odd flip sums (E, O); an octad combines its 4 group subsets with
+    (E, O)·(E', O') = (EE' + OO', EO' + OE'). All terms are positive. Odd-parity octads
+    use O / w_*, exact while w_* ≥ 1e-150; below that the scaled recursion runs instead.
+    """
+    tx = np.empty((4, 64))
+    tmin = np.empty((4, 64))
+    tmax = np.empty((4, 64))
+    te = np.empty((4, 64))
+    to = np.empty((4, 64))
+    gap = np.empty(24)
+    negmask = _octad_group_tables(ft, tx, tmin, tmax, te, to, gap)
     q = np.empty(759)
     mx = -np.inf
     for o in range(759):
@@ -244,6 +201,23 @@ def _shape2(ft, w, abuf):
     maxima resp. at the best word m*; tier 2 (:func:`_shape2_exact`) is exact for any f.
     abuf receives A_m (tiers 1 and 2).
     """
+    dp, dm, dmax, ta, tb = _sign_tables(ft)
+    aref, s = _tier0(ta, tb, w)
+    if s >= _SMIN0:
+        return aref + dmax + np.log(s), s, 0
+    amax, mstar = _word_logits(ta, abuf)
+    if aref - amax <= _GATE1:
+        s = _tier1(ta, tb, abuf, amax, mstar, w)
+        if s >= _SMIN1:
+            return amax + dmax + np.log(s), s, 1
+    z, s = _shape2_exact(dp, dm, w, abuf)
+    return z, s, 2
+
+
+@njit(cache=True)
+def _sign_tables(ft):
+    """``d_j(±1)`` as ``dp``, ``dm`` (24,), their maximum D, and the group tables ``ta`` of
+    Σ f_i(s_i) and ``tb`` of Σ e^{d_j(s_j) − D}, ``(4, 64)`` each."""
     fp = np.empty(24)
     fm = np.empty(24)
     dp = np.empty(24)
@@ -262,6 +236,12 @@ def _shape2(ft, w, abuf):
         ep[i] = _exp(dp[i] - dmax)
         em[i] = _exp(dm[i] - dmax)
     tb = _group_tables(ep, em, np.empty((4, 64)))
+    return dp, dm, dmax, ta, tb
+
+
+@njit(cache=True)
+def _tier0(ta, tb, w):
+    """Tier 0, group factors referenced at their maxima: W_m into w; returns (Aref, S)."""
     ea = np.empty((4, 64))
     aref = 0.0
     for g in range(4):
@@ -272,7 +252,7 @@ def _shape2(ft, w, abuf):
         for x in range(64):
             ea[g, x] = np.exp(ta[g, x] - mx) if ta[g, x] - mx >= -_CUT0 else 0.0
     part = np.zeros(64)  # column partial sums: fixed summation order, vectorizable
-    for hi in range(64):  # tier 0: group factors referenced at their maxima
+    for hi in range(64):
         a1 = ea[1, hi]
         b1 = tb[1, hi]
         ph = _PH[hi]
@@ -282,9 +262,12 @@ def _shape2(ft, w, abuf):
             e = ((ea[0, lo] * a1) * (ea[2, p & 63] * ea[3, p >> 6])) * (b if b >= _BCUT0 else 0.0)
             w[hi * 64 + lo] = e
             part[lo] += e
-    s = _sum(part)
-    if s >= _SMIN0:
-        return aref + dmax + np.log(s), s, 0
+    return aref, _sum(part)
+
+
+@njit(cache=True)
+def _word_logits(ta, abuf):
+    """A_m of every word into abuf (4096,); returns (max A, the first word m* reaching it)."""
     colmax = np.full(64, -np.inf)
     for hi in range(64):
         a1 = ta[1, hi]
@@ -300,33 +283,35 @@ def _shape2(ft, w, abuf):
     mstar = 0
     while abuf[mstar] != amax:  # the first best word
         mstar += 1
-    if aref - amax <= _GATE1:  # tier 1: group factors referenced at the best word m*
-        ps = _PL[mstar & 63] ^ _PH[mstar >> 6]
-        xs = (mstar & 63, mstar >> 6, ps & 63, ps >> 6)
-        for g in range(4):
-            r = ta[g, xs[g]]
-            for x in range(64):
-                ea[g, x] = _exp(ta[g, x] - r)  # ≤ e^_GATE1
-        part[:] = 0.0
-        for hi in range(64):
-            a1 = ea[1, hi]
-            b1 = tb[1, hi]
-            ph = _PH[hi]
-            for lo in range(64):
-                p = _PL[lo] ^ ph
-                m = hi * 64 + lo
-                e = 0.0
-                if abuf[m] - amax >= -_CUT1:
-                    b = (tb[0, lo] + b1) + (tb[2, p & 63] + tb[3, p >> 6])
-                    if b >= _BCUT1:
-                        e = ((ea[0, lo] * a1) * (ea[2, p & 63] * ea[3, p >> 6])) * b
-                w[m] = e
-                part[lo] += e
-        s = _sum(part)
-        if s >= _SMIN1:
-            return amax + dmax + np.log(s), s, 1
-    z, s = _shape2_exact(dp, dm, w, abuf)
-    return z, s, 2
+    return amax, mstar
+
+
+@njit(cache=True)
+def _tier1(ta, tb, abuf, amax, mstar, w):
+    """Tier 1, group factors referenced at the best word m*: W_m into w; returns S."""
+    ea = np.empty((4, 64))
+    ps = _PL[mstar & 63] ^ _PH[mstar >> 6]
+    xs = (mstar & 63, mstar >> 6, ps & 63, ps >> 6)
+    for g in range(4):
+        r = ta[g, xs[g]]
+        for x in range(64):
+            ea[g, x] = _exp(ta[g, x] - r)  # ≤ e^_GATE1
+    part = np.zeros(64)
+    for hi in range(64):
+        a1 = ea[1, hi]
+        b1 = tb[1, hi]
+        ph = _PH[hi]
+        for lo in range(64):
+            p = _PL[lo] ^ ph
+            m = hi * 64 + lo
+            e = 0.0
+            if abuf[m] - amax >= -_CUT1:
+                b = (tb[0, lo] + b1) + (tb[2, p & 63] + tb[3, p >> 6])
+                if b >= _BCUT1:
+                    e = ((ea[0, lo] * a1) * (ea[2, p & 63] * ea[3, p >> 6])) * b
+            w[m] = e
+            part[lo] += e
+    return _sum(part)
 
 
 @njit(cache=True)
@@ -436,3 +421,89 @@ def _minor_row(ft, shape, major, out):
     _, s = _normalize_exp(out)
     for k in range(out.shape[0]):
         out[k] = out[k] / s
+
+
+# ----------------------------------------------------------------------------- batch kernels
+
+
+@njit(cache=True)
+def _logit_of_index(ft, idx):
+    """ℓ(v) = Σ_i f_i(v_i) for the codeword of index idx, summed in order i = 0..23."""
+    v = np.zeros(24, np.int64)
+    fill_codeword(idx, PAIRS, _OCT, _MASKS, v)
+    s = 0.0
+    for i in range(24):
+        s += ft[i, v[i] + 4]
+    return s
+
+
+@njit(parallel=True, cache=True)
+def _parts_nb(f):
+    n = f.shape[0]
+    out = np.empty((n, 7))
+    for t in prange(n):
+        _token_parts(f[t], np.empty(276), np.empty(759), np.empty(4096), np.empty(4096), out[t])
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _major_nb(f, shape):
+    n = f.shape[0]
+    out = np.empty((n, MAJOR_SIZES[0] if shape == 0 else (MAJOR_SIZES[1] if shape == 1 else MAJOR_SIZES[2])))
+    for t in prange(n):
+        row = out[t]
+        if shape == 0:
+            _, s = _shape0(f[t], 0.0, row)
+        elif shape == 1:
+            _, s = _shape1(f[t], 0.0, row)
+        else:
+            _, s, _ = _shape2(f[t], row, np.empty(4096))
+        for k in range(row.shape[0]):
+            row[k] = row[k] / s
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _minor_nb(f, shape, major):
+    n = f.shape[0]
+    out = np.empty((n, MINOR_SIZES[0] if shape == 0 else (MINOR_SIZES[1] if shape == 1 else MINOR_SIZES[2])))
+    for t in prange(n):
+        _minor_row(f[t], shape, major[t], out[t])
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _log_prob_nb(f, idx):
+    n = f.shape[0]
+    out = np.empty(n)
+    for t in prange(n):
+        parts = np.empty(7)
+        _token_parts(f[t], np.empty(276), np.empty(759), np.empty(4096), np.empty(4096), parts)
+        out[t] = _logit_of_index(f[t], idx[t]) - parts[3]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _coding_nb(f, shape, major, row, shape_logp, maj0, maj1, maj2, min0, min1, min2):
+    for t in prange(f.shape[0]):
+        w0 = np.empty(276)
+        w1 = np.empty(759)
+        w2 = np.empty(4096)
+        parts = np.empty(7)
+        _token_parts(f[t], w0, w1, w2, np.empty(4096), parts)
+        for k in range(3):
+            shape_logp[t, k] = parts[k] - parts[3]
+        s = shape[t]
+        r = row[t]
+        w, dst = (w0, maj0[r]) if s == 0 else ((w1, maj1[r]) if s == 1 else (w2, maj2[r]))
+        for k in range(w.shape[0]):
+            dst[k] = w[k] / parts[4 + s]
+        _minor_row(f[t], s, major[t], min0[r] if s == 0 else (min1[r] if s == 1 else min2[r]))
+
+
+@njit(cache=True)
+def _exp_nb(x):
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        out[i] = np.exp(x[i])
+    return out
