@@ -17,7 +17,7 @@ from PIL import Image
 from leechcodec import progress, runtime
 from leechcodec.cli import main
 
-from .conftest import random_image
+from ..conftest import random_image
 
 
 class Recorder:

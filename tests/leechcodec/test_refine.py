@@ -20,7 +20,7 @@ from leechcodec.models import pad_to_multiple
 from leechcodec.refine import MAX_REFINE_PIXELS, rd_cost, refine_latents
 from leechcodec.zoo import load_model
 
-from .conftest import random_image
+from ..conftest import random_image
 
 MODELS = ["tiny-leech", "tiny-bsq", "tiny-scalar"]
 

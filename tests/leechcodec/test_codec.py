@@ -16,7 +16,7 @@ from leechcodec.codec import compress, decompress
 from leechcodec.models import pad_to_multiple
 from leechcodec.zoo import load_model
 
-from .conftest import GOLDEN_DIR, REGEN, random_image
+from ..conftest import GOLDEN_DIR, REGEN, random_image
 
 MODELS = ["tiny-leech", "tiny-bsq"]
 

@@ -15,7 +15,7 @@ import leechcodec.models
 from leechcodec import export, train
 from leechcodec.models import ModelConfig
 
-from .conftest import write_image_folder
+from ..conftest import write_image_folder
 
 TINY = ModelConfig(tokens=1, channels=8, hyper_channels=8)
 
@@ -123,7 +123,7 @@ def test_bf16_training_rate_and_files_match_float32(image_folder, tmp_path, monk
     from leechcodec.models import pad_to_multiple
     from leechcodec.zoo import load_model
 
-    from .conftest import random_image
+    from ..conftest import random_image
 
     torch.set_num_threads(1)
     for amp in ("off", "bf16"):

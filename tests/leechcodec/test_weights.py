@@ -13,7 +13,7 @@ from leechcodec import zoo
 from leechcodec.codec import compress, decompress
 from leechcodec.models import LeechCodecModel, ModelConfig
 
-from .conftest import TINY_BUDGET, random_image
+from ..conftest import TINY_BUDGET, random_image
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from leechcodec.imageio import load_image
 from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
 from leechcodec.zoo import export_weights, load_model
 
-from .conftest import GOLDEN_DIR, TINY_BUDGET, random_image
+from ..conftest import GOLDEN_DIR, TINY_BUDGET, random_image
 
 #: The latent stream costs at most this much over the model's rate with table scales
 #: (24-bit probability quantization; no escapes in a trained model).

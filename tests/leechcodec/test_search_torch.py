@@ -12,7 +12,7 @@ from leechcodec.bench.micro.bench_search import adversarial_tokens
 from leechcodec.kernels import leech
 from leechcodec.leech_search import leech_codewords_torch, leech_search_torch
 
-SAMPLE = Path(__file__).resolve().parents[1] / "leechcodec" / "data" / "sample.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "leechcodec" / "data" / "sample.png"
 
 
 @pytest.fixture(autouse=True, scope="module")

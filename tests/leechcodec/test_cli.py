@@ -10,7 +10,7 @@ from PIL import Image
 
 from leechcodec.cli import main
 
-from .conftest import random_image
+from ..conftest import random_image
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import torch
 import leechcodec
 from leechcodec.bitstream.container import LqFormatError
 
-from .conftest import random_image
+from ..conftest import random_image
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _readme_example() -> str:
