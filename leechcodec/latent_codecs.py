@@ -132,7 +132,7 @@ class _SphericalCodec(LatentCodec):
             return -model.token_log_prob(a.float(), b.float(), rate_input).sum(1) / math.log(2)
 
     def decode(self, model, sym, profile, grid, dec, prior_device):
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         ai, bi = codec._token_params(model, sym, profile, grid, prior_device)
         idx = self._decode_indices(ai, bi, dec, profile)
@@ -140,7 +140,7 @@ class _SphericalCodec(LatentCodec):
         return y_hat, {"A": ai, "B": bi, "symbols": idx}
 
     def encode(self, model, y, sym, profile, grid, enc) -> None:
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         idx = codec._token_indices(model, y)
         ai, bi = codec._token_params(model, sym, profile, grid)
@@ -159,12 +159,12 @@ class Leech24Codec(_SphericalCodec):
         return leech_log_prob(a, b, codes)
 
     def _encode_indices(self, idx, ai, bi, enc, profile) -> None:
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         codec._code_leech(idx, ai, bi, enc, profile)
 
     def _decode_indices(self, ai, bi, dec, profile) -> np.ndarray:
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         return codec._decode_leech(ai, bi, dec, profile)
 
@@ -185,12 +185,12 @@ class BSQCodec(_SphericalCodec):
         return bsq_log_prob(a, codes)
 
     def _encode_indices(self, idx, ai, bi, enc, profile) -> None:
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         enc.add(codec._bsq_bits(idx, self.config.bsq_dim), codec._bsq_probs(ai, profile))
 
     def _decode_indices(self, ai, bi, dec, profile) -> np.ndarray:
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         dim = self.config.bsq_dim
         bits = dec.read(codec._bsq_probs(ai, profile)).reshape(-1, dim)
@@ -231,13 +231,13 @@ class ScalarCodec(LatentCodec):
             return -torch.log2(lik).flatten(1).sum(1)
 
     def encode(self, model, y, sym, profile, grid, enc) -> None:
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         means, scale_idx = codec._gaussian_params(model, sym, profile, grid)
         codec._code_scalar(codec._scalar_integers(model, y, means), scale_idx, enc)
 
     def decode(self, model, sym, profile, grid, dec, prior_device):
-        from leechcodec import codec
+        from leechcodec import coding as codec
 
         means, scale_idx = codec._gaussian_params(model, sym, profile, grid, prior_device)
         q = codec._decode_scalar(scale_idx, dec)

@@ -21,6 +21,7 @@ Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottl
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -176,6 +177,22 @@ class LeechCodecModel(nn.Module):
         shape = at.shape[:2]
         at, bt, ct = (t.reshape(-1, t.shape[-1]) for t in (at, bt, ct))
         return self.latent_codec._log_prob(at, bt, ct).reshape(shape)
+
+    def compress(self, rgb, profile: int | None = None, refine: int = 0, lmbda: float = math.nan,
+                 refine_lr: float | None = None, progress=None):
+        """Code an ``(H, W, 3)`` uint8 image into the two chunks of a .lq file
+        (:class:`leechcodec.coding.Encoded`; :func:`leechcodec.codec.compress` frames them)."""
+        from leechcodec import coding
+
+        profile = coding.container.PROFILE_EXACT_ANS32_P24 if profile is None else profile
+        return coding.encode(self, rgb, profile, refine, lmbda, refine_lr, progress)
+
+    def decompress(self, chunks, height: int, width: int, padded_height: int, padded_width: int, profile: int,
+                   grey: bool = False, prior_device: str | None = None):
+        """``(image (H, W, 3) uint8, coding parameters)`` from the chunks of a .lq file."""
+        from leechcodec import coding
+
+        return coding.decode(self, chunks, height, width, padded_height, padded_width, profile, grey, prior_device)
 
     def forward(self, x: Tensor, quant_mix: float = 1.0) -> ModelOutput:
         """Training pass. ``quant_mix`` < 1 (a warm-up) feeds g_s the blend

@@ -89,3 +89,17 @@ def test_tampered_weights_are_refused(tiny_zoo_dir, tmp_path, monkeypatch):
     zoo._load.cache_clear()
     with pytest.raises(zoo.ModelNotFoundError, match="fail their sha256 check"):
         leechcodec.load_model("tiny-bsq", 1)
+
+
+def test_models_own_compress_and_decompress(tiny_zoo):
+    """The model codes an image into the two chunks; the container only frames them."""
+    from leechcodec.bitstream import container
+
+    net = leechcodec.load_model("tiny-bsq", 1)
+    rgb = random_image(40, 56)
+    enc = net.compress(rgb)
+    image, params = net.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
+                                   container.PROFILE_EXACT_ANS32_P24, enc.grey)
+    data = leechcodec.compress(rgb, model=net)
+    assert container.unpack(data)[1] == enc.chunks
+    assert np.array_equal(image, leechcodec.decompress(data)) and "symbols" in params

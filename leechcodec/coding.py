@@ -1,0 +1,436 @@
+"""The coding path of a model: image → the two .lq chunks and back (the format's coding spec).
+
+:meth:`LeechCodecModel.compress` and :meth:`LeechCodecModel.decompress` call
+:func:`encode` and :func:`decode`; :mod:`leechcodec.codec` frames the chunks in the
+container and finds the model a file names.
+
+Two coder profiles (``bitstream/container.py``). Profile 2 (format 1.1, written by
+default) computes every number that decides a probability exactly; profile 1 (format
+1.0) is still decoded. Where they differ, the list says so.
+
+0. Padding. Profile 2: the image is replicate-padded at the bottom and right to a multiple
+   of 16 pixels (the latent grid ``h' × w'`` is ``padded / 16``), and for h_a the latent is
+   replicate-padded to a multiple of 4; ẑ is ``⌈h'/4⌉ × ⌈w'/4⌉`` and the prior network's
+   output (4× ẑ) is cropped to ``h' × w'``. Profile 1: the image is padded to a multiple
+   of 64.
+1. Hyper-latents ẑ: CompressAI's EntropyBottleneck integer CDF tables (frozen in the
+   weights file), one categorical per channel; symbols are clamped to each table's range,
+   so no escape codes are needed (the decoder uses the clamped values too).
+2. The prior network h_s maps ẑ to per-token parameters (a, b). Profile 2: the integer
+   network of :mod:`leechcodec.intprior` (ẑ as integers, fixed-point weights and
+   activations, exact in any arithmetic order) gives A, B directly on the grid
+   ``PARAM_STEP``, clamped to ``|A| ≤ 4096``, ``−1024 ≤ B ≤ 2048``. Profile 1: float32 h_s,
+   (a, b) clamped and rounded to the grid. The logit table f[i, v] = (A_i·v −
+   B_i·v²)·PARAM_STEP is exact in float64.
+3. Λ24 tokens, hierarchically (alphabets ≤ 4,096), in blocks of 4,096 tokens (token order
+   of ``LeechCodecModel.tokens_of``): per block, all shapes; then, per shape, the majors
+   (pair / octad / Golay word); then, per shape, the minors (signs / signs / position),
+   each with its exact conditional probability from ``leechcodec.kernels.leech_prior``
+   (float64 in one fixed order per token; profile 2 exponentiates the shape log-probabilities
+   with the kernels' scalar ``exp``, profile 1 with numpy's). BSQ tokens: one binary symbol
+   per bit, p(+1) = σ(2A·PARAM_STEP): profile 2 takes it from a table of correctly rounded
+   values (decimal arithmetic), profile 1 computes it with numpy's ``exp``.
+4. Scalar latents (mean-scale Gaussian prior): the prior network maps ẑ to ``(μ, σ)`` per
+   latent channel and position (profile 2: integers ``M, S`` on the grid 2**-16, ``μ = M·2**-16``
+   rounded once to float32, ``σ = S·2**-16`` exact in float64); the coded integer is
+   ``q = round(y − μ)`` and the decoder rebuilds ``ŷ = q + μ`` (float32). σ is
+   replaced by an entry of the fixed table :data:`SCALE_TABLE` (CompressAI's
+   ``get_scale_table()``: ``σ_j = exp(log 0.11 + j·(log 256 − log 0.11)/63)``, j = 0..63),
+   the nearest in log scale: ``j`` = the number of geometric midpoints
+   ``exp(log 0.11 + (i + ½)·(log 256 − log 0.11)/63)``, i = 0..62, that are < σ (compared in
+   float64; σ ≤ 0.11 → 0, σ ≥ 256 → 63). Rounding to the nearest entry costs about 0.1% of
+   the latent rate over the exact σ; CompressAI's rule, rounding up, costs 1.5–2.6% (measured
+   on a small trained model). Index ``j`` defines one categorical over
+   ``2·L_j + 2`` symbols: ``q ∈ [−L_j, L_j]`` with ``L_j = ⌈6.11·σ_j⌉`` (symbol ``q + L_j``),
+   probability ``Φ((q + ½)/σ_j) − Φ((q − ½)/σ_j)``, and an escape (symbol ``2·L_j + 1``)
+   with the two tails' mass ``2·Φ(−(L_j + ½)/σ_j)`` (float64, from ``math.erfc``). The rows
+   depend on the table value only. Latents are taken in C order of ``(24·k, h, w)`` and
+   coded in 64 groups, ``j = 0..63``, each in that order. Escaped latents (lossless: every
+   ``|y − μ| < 2**31 − 1`` codes; the encoder refuses larger or non-finite latents) follow, in the
+   same order, as ``u = q + 2**31``: first all high 16-bit halves, then all low halves,
+   each uniform over 65,536 values.
+
+The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
+the hyper stream, chunk 1 the token (scalar: latent) stream.
+
+Grey images (format 1.1): an input whose three channels are equal is coded like any RGB
+image and marked channel mode 1; the decoder returns ``(R + G + B + 1) // 3`` of its decoded
+channels in all three (the CLI writes a one-channel PNG), so a grey photo never comes back
+tinted.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from leechcodec import intprior, tiling
+from leechcodec.bitstream import ans, container
+from leechcodec.kernels import leech, leech_prior
+from leechcodec.latent_codecs import A_MAX, B_MAX, B_MIN, PARAM_STEP
+from leechcodec.models import LeechCodecModel, pad_to_multiple
+from leechcodec.progress import track
+
+__all__ = ["Encoded", "encode", "decode", "SCALE_TABLE", "PROFILES", "LATENT_STRIDE"]
+
+_ROWS = 4096  # tokens per probability-table batch (bounds memory: 4096 × 4096 float64 = 128 MiB)
+
+_LOG_S0, _LOG_S1 = math.log(0.11), math.log(256.0)
+#: Gaussian scales of the scalar family's coder (CompressAI's ``get_scale_table()``), float64.
+SCALE_TABLE = np.array([math.exp(_LOG_S0 + (_LOG_S1 - _LOG_S0) * i / 63) for i in range(64)])
+#: Geometric midpoints between neighbouring table scales: σ maps to the nearest entry in log scale.
+_SCALE_BOUNDS = np.array([math.exp(_LOG_S0 + (_LOG_S1 - _LOG_S0) * (i + 0.5) / 63) for i in range(63)])
+_TAIL_STDS = 6.11  # support half-width L_j = ⌈6.11·σ_j⌉: tails beyond hold ≈ 1e-9 (escape)
+_ESCAPE_OFFSET = 1 << 31  # escaped latents are coded as u = q + 2**31 in two 16-bit halves
+#: Coder profiles this codec writes and reads, with the format version each is written as.
+PROFILES = {container.PROFILE_ANS32_P24: (1, 0), container.PROFILE_EXACT_ANS32_P24: (1, 1)}
+LATENT_STRIDE = 16  # pixels per latent row and column (g_a's stride)
+_QUANTIZE_ELEMENTS = 1 << 22  # latent values per quantizer call in the encoder
+_A_INT = round(A_MAX / PARAM_STEP)  # Λ24 / BSQ parameter ranges on the integer grid
+_B_INT = (round(B_MIN / PARAM_STEP), round(B_MAX / PARAM_STEP))
+
+
+
+class Encoded(NamedTuple):
+    """An image coded by a model, before the container frames it."""
+
+    chunks: list  # [hyper stream, token stream] (bytes)
+    height: int
+    width: int
+    padded_height: int
+    padded_width: int
+    grey: bool  # channel mode 1: the three input channels were equal
+    ideal_bits: float  # −Σ log2 p of all coded symbols under the coding probabilities
+    hyper_ideal_bits: float
+
+
+def encode(model: LeechCodecModel, rgb: np.ndarray, profile: int = container.PROFILE_EXACT_ANS32_P24,
+           refine: int = 0, lmbda: float = math.nan, refine_lr: float | None = None, progress=None) -> Encoded:
+    """Code an ``(H, W, 3)`` uint8 image (see the module docstring, steps 0-4)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown coder profile {profile}")
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    # Profile 2 pads the image to a multiple of 16 pixels and the latent to a multiple of 4
+    # rows and columns for h_a (replicating its edge); profile 1 and refinement pad the
+    # image to the hyperprior's stride (64).
+    pad = LATENT_STRIDE if profile == container.PROFILE_EXACT_ANS32_P24 and not refine else model.stride
+    ph, pw = h + (-h) % pad, w + (-w) % pad
+    if refine:
+        from leechcodec.refine import DEFAULT_LR, refine_latents
+
+        if not math.isfinite(lmbda):
+            raise ValueError("refinement needs the model's λ")
+        x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, model.stride)
+        r = refine_latents(model, x, h, w, lmbda, refine, refine_lr or DEFAULT_LR, progress)
+        y, z = r.y, r.z
+        del x
+    else:
+        y = tiling.analyze(model, rgb, ph, pw)
+        with torch.no_grad():
+            z = model.h_a(pad_to_multiple(y, model.stride // LATENT_STRIDE))
+    with torch.no_grad():
+        grey = profile == container.PROFILE_EXACT_ANS32_P24 and _is_grey(rgb)
+        hyper = ans.SymbolEncoder()
+        sym = _code_hyper(model, z, hyper)
+        tokens = ans.SymbolEncoder()
+        model.latent_codec.encode(model, y, sym, profile, tuple(y.shape[2:]), tokens)
+        return Encoded([hyper.finish(), tokens.finish()], h, w, ph, pw, grey,
+                       hyper.ideal_bits + tokens.ideal_bits, hyper.ideal_bits)
+
+
+@torch.no_grad()
+def decode(model: LeechCodecModel, chunks: list, height: int, width: int, padded_height: int, padded_width: int,
+           profile: int, grey: bool = False, prior_device: str | None = None) -> tuple[np.ndarray, dict]:
+    """``(image (H, W, 3) uint8, coding parameters)`` from the two chunks; refuses a hyper
+    chunk too short for its symbols before the large work."""
+    ph, pw = padded_height, padded_width
+    pad = model.stride if profile == container.PROFILE_ANS32_P24 else LATENT_STRIDE
+    if ph % pad or pw % pad:
+        raise container.LqFormatError("inconsistent padding in header")
+    grid = (ph // LATENT_STRIDE, pw // LATENT_STRIDE)
+    hyper_shape = (model.config.hyper_channels, -(-ph // model.stride), -(-pw // model.stride))
+    _check_hyper_chunk(model, hyper_shape, len(chunks[0]))
+    hyper = ans.SymbolDecoder(chunks[0])
+    sym = _decode_hyper(model, hyper_shape, hyper)
+    hyper.finish()
+    tokens = ans.SymbolDecoder(chunks[1])
+    y_hat, params = model.latent_codec.decode(model, sym, profile, grid, tokens, prior_device)
+    tokens.finish()
+    image = tiling.synthesize(model, y_hat, height, width)
+    if grey:
+        mean = ((image.astype(np.uint16).sum(axis=2) + 1) // 3).astype(np.uint8)
+        image = np.repeat(mean[:, :, None], 3, axis=2)
+    return image, {"hyper_symbols": sym, **params}
+
+
+def _hyper_tables(model: LeechCodecModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    eb = model.entropy_bottleneck
+    cdf = eb._quantized_cdf.numpy().astype(np.int64)
+    lengths = eb._cdf_length.numpy().astype(np.int64)
+    offsets = eb._offset.numpy().astype(np.int64)
+    medians = eb.quantiles[:, 0, 1].detach().double().numpy()
+    return cdf, lengths, offsets, medians
+
+
+def _hyper_pmf(cdf: np.ndarray, length: int) -> np.ndarray:
+    """Probabilities of a channel's symbols (the overflow bin dropped)."""
+    freq = np.diff(cdf[:length]).astype(np.float64)[:-1]
+    return freq / freq.sum()
+
+
+def _code_hyper(model: LeechCodecModel, z: torch.Tensor, enc: ans.SymbolEncoder) -> np.ndarray:
+    """Code the hyper-latents; returns their CDF-table symbols ``(C, h, w)`` int64."""
+    cdf, lengths, offsets, medians = _hyper_tables(model)
+    zn = z[0].double().numpy()  # (C, h, w)
+    sym = np.empty(zn.shape, dtype=np.int64)
+    for c in range(zn.shape[0]):
+        n_sym = int(lengths[c]) - 2
+        sym[c] = np.clip(np.round(zn[c] - medians[c]) - offsets[c], 0, n_sym - 1)
+        pmf = _hyper_pmf(cdf[c], int(lengths[c]))
+        enc.add(sym[c].ravel(), np.broadcast_to(pmf, (sym[c].size, pmf.size)))
+    return sym
+
+
+def _decode_hyper(model: LeechCodecModel, shape: tuple[int, int, int], dec: ans.SymbolDecoder) -> np.ndarray:
+    cdf, lengths, _, _ = _hyper_tables(model)
+    c_n, h, w = shape
+    sym = np.empty(shape, dtype=np.int64)
+    for c in range(c_n):
+        pmf = _hyper_pmf(cdf[c], int(lengths[c]))
+        sym[c] = dec.read(np.broadcast_to(pmf, (h * w, pmf.size))).reshape(h, w)
+    return sym
+
+
+def _check_hyper_chunk(model: LeechCodecModel, shape: tuple[int, int, int], n_bytes: int) -> None:
+    """Refuse a hyper chunk too short for its symbols: each symbol of channel c costs at least
+    ``−log2(max_freq_c / 2**24)`` bits, and an ANS stream of ``n`` bytes holds at most
+    ``8·n`` bits of information (the terminator's 24 bits among them)."""
+    cdf, lengths, _, _ = _hyper_tables(model)
+    least = 0.0
+    for c in range(shape[0]):
+        freq = ans.quantized_frequencies(_hyper_pmf(cdf[c], int(lengths[c]))[None])[0]
+        least += shape[1] * shape[2] * (ans.PRECISION - math.log2(int(freq.max())))
+    if least > 8 * n_bytes:
+        raise container.LqFormatError(
+            f"hyper chunk of {n_bytes:,} bytes cannot hold the {shape[0] * shape[1] * shape[2]:,} symbols of a "
+            f"{shape[2] * 64}x{shape[1] * 64} (padded) image: they need at least {least / 8:,.0f} bytes")
+
+
+def _z_hat_float(model: LeechCodecModel, sym: np.ndarray) -> torch.Tensor:
+    """Profile 1: ẑ = symbol + offset + median, float32 ``(1, C, h, w)``."""
+    _, _, offsets, medians = _hyper_tables(model)
+    z_hat = (sym + offsets[:, None, None]) + medians[:, None, None]
+    return torch.from_numpy(z_hat)[None].float()
+
+
+def _prior_tiles(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int], device: str | None):
+    """Profile 2: the integer h_s output over tiles, cropped to the latent grid ``(h', w')``
+    (h_s upsamples ẑ by 4; the grid may be up to 3 rows and columns smaller): yields
+    ``(r0, r1, c0, c1, out (2·C_y, r1 − r0, c1 − c0) int64)``."""
+    tiles = intprior.hyper_synthesis_tiles(model, intprior.z_integers(model, sym), device)
+    for r0, r1, c0, c1, out in track(tiles, "prior"):
+        r1, c1 = min(r1, grid[0]), min(c1, grid[1])
+        if r0 < r1 and c0 < c1:
+            yield r0, r1, c0, c1, out[:, : r1 - r0, : c1 - c0]
+
+
+def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
+                  device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Λ24 / BSQ: integer grid parameters ``(n_tokens, D)`` int16 of A and B, token order,
+    for the latent grid ``(h', w')`` (``device``: the torch integer path on that device
+    instead of the numpy spec)."""
+    if profile == container.PROFILE_ANS32_P24:
+        return _logit_tables(model, _z_hat_float(model, sym))
+    m, dim = model.config.latent_channels, model.quantizer.dim
+    k = m // dim
+    a = np.empty((k, *grid, dim), dtype=np.int16)  # token order: (k, rows, cols) × D
+    b = np.empty_like(a)
+    for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
+        shape = (k, dim, r1 - r0, c1 - c0)
+        a[:, r0:r1, c0:c1] = np.clip(out[:m], -_A_INT, _A_INT).reshape(shape).transpose(0, 2, 3, 1)
+        b[:, r0:r1, c0:c1] = np.clip(out[m:], *_B_INT).reshape(shape).transpose(0, 2, 3, 1)
+    return a.reshape(-1, dim), b.reshape(-1, dim)
+
+
+def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
+                     device: str | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Scalar family: means ``(1, C, h', w')`` float32 and scale-table indices ``(n,)`` int64
+    (C order of ``(C, h', w')``) for the latent grid ``(h', w')``."""
+    if profile == container.PROFILE_ANS32_P24:
+        means, scales = model.gaussian_params(_z_hat_float(model, sym))
+        return means, _scale_indices(scales)
+    m, bits = model.config.latent_channels, model.latent_codec.out_bits
+    means = np.empty((m, *grid), dtype=np.float32)
+    idx = np.empty((m, *grid), dtype=np.int8)
+    for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
+        means[:, r0:r1, c0:c1] = np.ldexp(out[:m].astype(np.float64), -bits)  # one rounding to float32
+        scales = np.ldexp(out[m:].astype(np.float64), -bits)  # exact: |out| < 2**53
+        idx[:, r0:r1, c0:c1] = np.searchsorted(_SCALE_BOUNDS, scales.ravel(), side="left").reshape(scales.shape)
+    return torch.from_numpy(means)[None], idx.reshape(-1).astype(np.int64)
+
+
+def _logit_tables(model: LeechCodecModel, z_hat: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Profile 1 (float h_s): integer grid parameters ``(n_tokens, D)`` of A and B, token order."""
+    with torch.no_grad():
+        a, b = model.prior_params(z_hat)
+    ai = torch.round(model.tokens_of(a)[0].double() / PARAM_STEP).numpy().astype(np.int16)
+    bi = torch.round(model.tokens_of(b)[0].double() / PARAM_STEP).numpy().astype(np.int16)
+    return ai, bi
+
+
+def _leech_f(ai: np.ndarray, bi: np.ndarray) -> np.ndarray:
+    """f ``(n, 24, 9)`` float64 with f[n, i, v+4] = (A·v − B·v²)·PARAM_STEP, exact."""
+    v = np.arange(-4, 5, dtype=np.int64)
+    f = ai[:, :, None].astype(np.int64) * v - bi[:, :, None].astype(np.int64) * v * v
+    return np.ascontiguousarray(f.astype(np.float64) * PARAM_STEP)
+
+
+def _bsq_probs(ai: np.ndarray, profile: int) -> np.ndarray:
+    """``(n·L, 2)`` probabilities of bit 0 (v = +1) and bit 1 (v = −1); p(+1) = σ(2a).
+
+    Profile 2 looks σ up in :func:`_sigmoid_table` (correctly rounded, the same on every
+    machine); profile 1 used numpy's ``exp``, whose last bit can depend on the CPU."""
+    if profile == container.PROFILE_ANS32_P24:
+        p_plus = 1.0 / (1.0 + np.exp(-2.0 * ai.astype(np.float64).ravel() * PARAM_STEP))
+    else:
+        p_plus = _sigmoid_table()[ai.ravel().astype(np.int64) + _A_INT]
+    return np.stack([p_plus, 1.0 - p_plus], axis=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _sigmoid_table() -> np.ndarray:
+    """σ(2A/256) for A = −A_MAX·256..A_MAX·256, float64, each correctly rounded (decimal
+    arithmetic at 40 digits, then one rounding to float64)."""
+    ctx = decimal.Context(prec=40)
+    two_over_step = decimal.Decimal(2) / decimal.Decimal(256)
+    table = np.array([float(ctx.divide(1, 1 + ctx.exp(-a * two_over_step))) for a in range(-_A_INT, _A_INT + 1)])
+    table.setflags(write=False)
+    return table
+
+
+def _rows(n: int, stage: str):
+    for start in track(range(0, n, _ROWS), stage):
+        yield slice(start, min(n, start + _ROWS))
+
+
+def _shape_probs(shape_logp: np.ndarray, profile: int) -> np.ndarray:
+    """Shape probabilities from their logs: numpy's exp in profile 1, the kernels' in profile 2
+    (numpy's vectorized exp can differ in the last bit between CPUs)."""
+    return np.exp(shape_logp) if profile == container.PROFILE_ANS32_P24 else leech_prior.exp_rows(shape_logp)
+
+
+def _code_leech(idx: np.ndarray, ai: np.ndarray, bi: np.ndarray, enc: ans.SymbolEncoder, profile: int) -> None:
+    """Tokens in blocks of ``_ROWS``; per block: shapes, then majors and minors per shape."""
+    for rows in _rows(len(idx), "entropy coding"):
+        t = leech_prior.coding_tables(_leech_f(ai[rows], bi[rows]), idx[rows])
+        enc.add(t.shape, _shape_probs(t.shape_logp, profile))
+        for s in range(3):
+            enc.add(t.major[t.positions[s]], t.major_probs[s])
+        for s in range(3):
+            enc.add(t.minor[t.positions[s]], t.minor_probs[s])
+
+
+def _decode_leech(ai: np.ndarray, bi: np.ndarray, dec: ans.SymbolDecoder, profile: int) -> np.ndarray:
+    out = np.empty(ai.shape[0], dtype=np.int64)
+    for rows in _rows(ai.shape[0], "entropy decoding"):
+        fb = _leech_f(ai[rows], bi[rows])
+        shape = dec.read(_shape_probs(leech_prior.shape_log_probs(fb), profile))
+        major = np.zeros_like(shape)
+        minor = np.zeros_like(shape)
+        sel = [np.flatnonzero(shape == s) for s in range(3)]
+        for s in range(3):
+            major[sel[s]] = dec.read(leech_prior.major_probs(fb[sel[s]], s))
+        for s in range(3):
+            minor[sel[s]] = dec.read(leech_prior.minor_probs(fb[sel[s]], s, major[sel[s]]))
+        out[rows] = leech.join_index(shape, major, minor)
+    return out
+
+
+def _bsq_bits(idx: np.ndarray, dim: int) -> np.ndarray:
+    return ((idx[:, None] >> np.arange(dim, dtype=np.int64)) & 1).ravel()
+
+
+@functools.lru_cache(maxsize=None)
+def _gaussian_row(j: int) -> tuple[int, np.ndarray]:
+    """``(L, row)``: support half-width and the ``(2L + 2,)`` float64 probabilities of
+    ``q = −L..L`` then the escape, for the table scale ``SCALE_TABLE[j]``."""
+    sigma = float(SCALE_TABLE[j])
+    half_width = math.ceil(_TAIL_STDS * sigma)
+    c = 1.0 / (sigma * math.sqrt(2.0))
+    tail = [0.5 * math.erfc((v + 0.5) * c) for v in range(half_width + 1)]  # P(Y > v + ½)
+    side = [max(0.0, tail[v - 1] - tail[v]) for v in range(1, half_width + 1)]  # q = 1..L
+    row = np.array(side[::-1] + [math.erf(0.5 * c)] + side + [2.0 * tail[-1]])
+    row.setflags(write=False)
+    return half_width, row
+
+
+def _scale_indices(scales: torch.Tensor) -> np.ndarray:
+    """Table index of every scale: C-order ``(n,)`` int64 from ``(1, C, h, w)`` float32."""
+    s = scales[0].double().numpy().ravel()
+    return np.searchsorted(_SCALE_BOUNDS, s, side="left").astype(np.int64)
+
+
+def _scale_groups(scale_idx: np.ndarray):
+    """Yield ``(L, row, positions)`` per used table index, in index order; positions ascending."""
+    order = np.argsort(scale_idx, kind="stable")
+    bounds = np.searchsorted(scale_idx[order], np.arange(len(SCALE_TABLE) + 1))
+    for j in range(len(SCALE_TABLE)):
+        if bounds[j + 1] > bounds[j]:
+            yield *_gaussian_row(j), order[bounds[j] : bounds[j + 1]]
+
+
+def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder) -> None:
+    """Integers ``q (n,)`` int64 (``|q| < 2**31``) with their table indices ``(n,)``."""
+    escaped = np.zeros(len(q), dtype=bool)
+    for half_width, row, pos in _scale_groups(scale_idx):
+        qj = q[pos]
+        esc = np.abs(qj) > half_width
+        escaped[pos[esc]] = True
+        enc.add(np.where(esc, 2 * half_width + 1, qj + half_width), np.broadcast_to(row, (len(pos), len(row))))
+    u = q[escaped] + _ESCAPE_OFFSET
+    enc.add_uniform(u >> 16, 1 << 16)
+    enc.add_uniform(u & 0xFFFF, 1 << 16)
+
+
+def _decode_scalar(scale_idx: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
+    q = np.empty(len(scale_idx), dtype=np.int64)
+    escaped = np.zeros(len(q), dtype=bool)
+    for half_width, row, pos in _scale_groups(scale_idx):
+        sym = dec.read(np.broadcast_to(row, (len(pos), len(row))))
+        q[pos] = sym - half_width
+        escaped[pos[sym == 2 * half_width + 1]] = True
+    n_esc = int(escaped.sum())
+    hi = dec.read_uniform(n_esc, 1 << 16)
+    lo = dec.read_uniform(n_esc, 1 << 16)
+    q[escaped] = ((hi << 16) | lo) - _ESCAPE_OFFSET
+    return q
+
+
+def _scalar_integers(model: LeechCodecModel, y: torch.Tensor, means: torch.Tensor) -> np.ndarray:
+    """``round(y − μ)`` in C order, ``(n,)`` int64; refuses latents the format cannot hold."""
+    r = y - means
+    if not torch.isfinite(r).all() or r.abs().max() >= _ESCAPE_OFFSET - 1:
+        raise ValueError("scalar latents are non-finite or too large to code (|y − μ| ≥ 2**31 − 1)")
+    return model.quantizer(r).indices[0].reshape(-1).numpy()
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    """Whether the three channels are equal (a grey input, converted to RGB on load)."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
+def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
+    """Codeword indices ``(k·h'·w',)`` int64 in token order, quantized in blocks of latent
+    rows (the quantizer's temporaries are several copies of its input)."""
+    k, (h, w) = model.config.tokens, y.shape[2:]
+    idx = np.empty((k, h, w), dtype=np.int64)
+    rows = max(1, _QUANTIZE_ELEMENTS // (y.shape[1] * w))
+    for r0 in track(range(0, h, rows), "quantization"):
+        idx[:, r0 : r0 + rows] = model.quantizer(y[:, :, r0 : r0 + rows]).indices[0].numpy()
+    return idx.reshape(-1)
