@@ -45,7 +45,7 @@ Coder profiles
 --------------
 Both code their chunks with constriction's stack ANS coder, 32-bit words, 24-bit
 probabilities (``leechcodec.bitstream.ans``). They differ in how the model computes the
-probabilities (``leechcodec.codec`` specifies both):
+probabilities (``leechcodec.coding`` specifies both):
 
 1. *float prior* (format 1.0): the hyper-synthesis runs in float32, so the probabilities can
    depend on the machine (thread count, convolution backend, device). Still decoded; no

@@ -12,7 +12,7 @@ the model needs, in the spirit of CompressAI's ``LatentCodec``:
   (:func:`leechcodec.refine.rd_cost`) and the coder's ideal-bits check all call it;
 - :meth:`LatentCodec.encode` / :meth:`LatentCodec.decode` — the family's part of the
   ``.lq`` token chunk (the coding functions themselves are the format spec in
-  :mod:`leechcodec.codec`).
+  :mod:`leechcodec.coding`).
 
 :data:`LATENT_CODECS` maps a family's name (``ModelConfig.quantizer``, the zoo registry's
 ``quantizer`` field) to its class; nothing else in the package branches on the name. A

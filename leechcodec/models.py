@@ -15,7 +15,7 @@ Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottl
   takes the rate from a ``GaussianConditional`` (additive uniform noise; leechcodec.layers) and
   feeds g_s the straight-through rounded latent ``round(y − μ) + μ``, as CompressAI's
   newer models do; in eval mode the rate is that of the rounded latent. The coder puts the
-  scale on a fixed table (:mod:`leechcodec.codec`), so it pays the training rate up to
+  scale on a fixed table (:mod:`leechcodec.coding`), so it pays the training rate up to
   that quantization of the scale.
 """
 
