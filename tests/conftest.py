@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-#: Float tolerances live here, in one place.
-TOL_F64 = 1e-10
-TOL_F32 = 1e-4
+from .tolerances import TOL_F32, TOL_F64  # noqa: F401  (tests/tolerances.py holds them all)
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 REGEN = os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1"

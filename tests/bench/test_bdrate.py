@@ -5,7 +5,7 @@ import pytest
 
 from leechcodec.bench.bdrate import bd_rate, bd_table
 from leechcodec.bench.curves import Curve
-from tests.bench.tolerances import BD_RATE_PERCENT
+from tests.tolerances import BD_RATE_PERCENT
 
 BPP = np.array([0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5])
 PSNR = 24.0 + 6.0 * np.log2(BPP / 0.05)

@@ -7,7 +7,7 @@ import pytest
 
 from leechcodec.bench.codecs import CLASSIC_CODECS, CLASSIC_SWEEP, available_codecs, get_codec
 from leechcodec.bench.metrics import psnr_rgb
-from tests.bench.tolerances import RATE_TARGET_REL
+from tests.tolerances import RATE_TARGET_REL
 
 PILLOW_AND_JXL = ["jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "jxl",
                   "jpeg420-pildefault", "webp-pildefault"]

@@ -8,7 +8,7 @@ import pytest
 from leechcodec.bench.metrics import MS_SSIM_MIN_SIDE, ms_ssim_db, ms_ssim_rgb, psnr_rgb
 from tests.bench.conftest import smooth_image
 from tests.bench.reference_metrics import ms_ssim_reference, psnr_reference
-from tests.bench.tolerances import MS_SSIM, MS_SSIM_SELF, PSNR_DB
+from tests.tolerances import MS_SSIM, MS_SSIM_SELF, PSNR_DB
 
 
 def distort(rgb: np.ndarray, sigma: float, seed: int) -> np.ndarray:

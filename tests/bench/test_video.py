@@ -10,7 +10,7 @@ from leechcodec.bench.metrics import psnr_rgb
 from leechcodec.bench.video import (downsample_chroma, ffmpeg_versions, rgb_to_ycbcr,
                                     upsample_chroma, ycbcr_to_rgb)
 from tests.bench.conftest import smooth_image
-from tests.bench.tolerances import COLOR_PUBLISHED, COLOR_ROUNDTRIP
+from tests.tolerances import COLOR_PUBLISHED, COLOR_ROUNDTRIP
 
 
 def test_colour_conversion_roundtrip() -> None:

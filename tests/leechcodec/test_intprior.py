@@ -10,7 +10,7 @@ import torch
 from leechcodec import intprior
 from leechcodec.zoo import load_model
 
-from ..conftest import TOL_F32
+from ..tolerances import TOL_F32
 
 FAMILIES = ["tiny-leech", "tiny-bsq", "tiny-scalar"]
 

@@ -12,7 +12,7 @@ from leechcodec.kernels import golay, leech, leech_prior
 from leechcodec.models import A_MAX, B_MAX, B_MIN
 from leechcodec.prior import bsq_log_prob, leech_log_partition, leech_log_prob
 
-from ..conftest import TOL_F32, TOL_F64
+from ..tolerances import TOL_F32, TOL_F64
 
 reference = prior._leech_log_partition_reference
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from leechcodec.bench.training import zoo_report
-from tests.bench.tolerances import BD_PSNR_DB
+from tests.tolerances import BD_PSNR_DB
 
 RESULTS = Path(__file__).resolve().parents[3] / "bench" / "results" / "kodak"
 
