@@ -69,7 +69,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +88,7 @@ from leechcodec.traindata import (  # noqa: F401 — also this module's public n
     list_images,
     load_training_images,
 )
-from leechcodec.trainstep import AMP_DTYPES, TrainStep, compile_transforms, eager, step_options
+from leechcodec.trainstep import AMP_DTYPES, StepOptions, TrainStep, compile_transforms, eager, step_options
 
 log = logging.getLogger("leechcodec.train")
 
@@ -283,127 +283,213 @@ def _compile_probe(model: LeechCodecModel, batch: int, crop: int, device: torch.
     return probe
 
 
-def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch.device, amp: str,
-           clock: Callable[[], float], deadline: float | None, on_checkpoint) -> Path:
+@dataclass
+class _Run:
+    """One process's training run: its place in the job, what it trains, and how far it is."""
+
+    cfg: TrainConfig
+    model_cfg: ModelConfig
+    device: torch.device
+    amp: str
+    rank: int
+    world: int
+    distributed: bool  # joined torch.distributed (the step then runs through DDP)
+    options: StepOptions
+    log_every: int
+    out: Path
+    model: LeechCodecModel
+    sampler: CropSampler | DeviceCropSampler
+    step_fn: TrainStep
+    val: list[np.ndarray]  # validation images (rank 0 only)
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training, over all segments
+    segments: list[dict] = field(default_factory=list)  # which device ran from which step
+    where: str = ""  # this segment's device_name
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+
+def _setup(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, amp: str) -> _Run:
+    """Seed, build the model, its crop sampler and training step, and read the validation images."""
     distributed = dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    is_main = rank == 0
     per_rank = local_batch(cfg.batch, world)
     options = step_options(device, cfg.legacy_step, cfg.channels_last, cfg.compile)
     log_every = 1 if options.legacy else cfg.log_every or (DEVICE_LOG_EVERY if device.type == "cuda" else 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
     torch.manual_seed(cfg.seed)
     model = LeechCodecModel(model_cfg).to(device)
     if rank:  # the same initial weights everywhere, then each rank its own noise
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, rank]).generate_state(1)[0]))
     if device.type == "cuda" and not options.legacy:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
-    images = load_training_images(cfg.data, cfg.crop, cfg.max_side)
-    if options.legacy:
-        sampler = CropSampler(images, cfg.crop, rank_seed(cfg.seed, rank))
-    else:
-        sampler = DeviceCropSampler(images, cfg.crop, rank_seed(cfg.seed, rank), device)
-        del images
+    sampler = _sampler(cfg, rank, device, options.legacy)
     step_fn = TrainStep(model, model, sampler, per_rank, cfg.lmbda, cfg.lr, device, amp, options, world)
     val = []
-    if is_main and cfg.val_dir:
+    if rank == 0 and cfg.val_dir:
         val = [np.asarray(Image.open(p).convert("RGB")) for p in list_images(cfg.val_dir)[: cfg.val_images]]
-    step, elapsed, segments = 0, 0.0, []
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["model_config"] != model_cfg.to_dict() or state["train_config"]["seed"] != cfg.seed:
-            raise ValueError(f"{ckpt_path} was made with another configuration; use a new --out")
-        if state.get("world_size", 1) != world:
-            raise ValueError(f"{ckpt_path} was trained by {state.get('world_size', 1)} process(es) and this run has "
-                             f"{world}; resume with the same number of processes or use a new --out")
-        model.load_state_dict(state["model"])
-        _load_optimizer(step_fn.opt, state["opt"])
-        _load_optimizer(step_fn.aux_opt, state["aux_opt"])
-        if step_fn.scaler.is_enabled() and state.get("scaler"):
-            step_fn.scaler.load_state_dict(state["scaler"])
-        rng = _rank_rng(state)[rank]
-        sampler.rng.bit_generator.state = rng["sampler"]
-        torch.set_rng_state(rng["torch"])
-        if device.type == "cuda" and rng["cuda"] is not None:
-            torch.cuda.set_rng_state(rng["cuda"], device)
-        step, elapsed, segments = state["step"], state["elapsed_s"], state.get("segments", [])
-        if is_main:
-            log.info("resumed from %s at step %d", ckpt_path, step)
-    if options.compile and step < cfg.steps:
-        options = replace(options, compile=compile_transforms(
-            model, _compile_probe(model, per_rank, cfg.crop, device, step_fn)))
-    where = device_name(device)
-    segments = [*segments, {"step": step, "device": where, "world_size": world, "amp": amp}]
-    if distributed:
-        # The quantiles only meet the aux loss, outside forward: keep them out of DDP's reducer.
-        aux_names = [n for n, _ in model.named_parameters() if n.endswith(".quantiles")]
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, aux_names)
-        for p in step_fn.aux_params:
-            dist.broadcast(p.data, 0)
-        step_fn.net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    log_file = bar = None
-    if is_main:
-        log_path = out / "log.jsonl"
-        if log_path.exists():  # drop records written after the checkpoint by an interrupted run
-            kept = [ln for ln in log_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-            log_path.write_text("".join(ln + "\n" for ln in kept))
-        log_file = open(log_path, "a")
-        log.info("step: %s, %d per log record", options.describe(), log_every)
+    return _Run(cfg, model_cfg, device, amp, rank, world, distributed, options, log_every, out, model, sampler,
+                step_fn, val)
+
+
+def _sampler(cfg: TrainConfig, rank: int, device: torch.device, legacy: bool) -> CropSampler | DeviceCropSampler:
+    """Rank ``rank``'s crop sampler: on the host for the legacy step, else on ``device``."""
+    images = load_training_images(cfg.data, cfg.crop, cfg.max_side)
+    if legacy:
+        return CropSampler(images, cfg.crop, rank_seed(cfg.seed, rank))
+    return DeviceCropSampler(images, cfg.crop, rank_seed(cfg.seed, rank), device)
+
+
+def _resume(run: _Run) -> None:
+    """Load the run's checkpoint: weights, optimizers, grad scaler, this rank's RNG states, and
+    how far the run got. Refuses one made with another configuration or number of processes."""
+    path, step_fn = run.ckpt_path, run.step_fn
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["model_config"] != run.model_cfg.to_dict() or state["train_config"]["seed"] != run.cfg.seed:
+        raise ValueError(f"{path} was made with another configuration; use a new --out")
+    if state.get("world_size", 1) != run.world:
+        raise ValueError(f"{path} was trained by {state.get('world_size', 1)} process(es) and this run has "
+                         f"{run.world}; resume with the same number of processes or use a new --out")
+    run.model.load_state_dict(state["model"])
+    _load_optimizer(step_fn.opt, state["opt"])
+    _load_optimizer(step_fn.aux_opt, state["aux_opt"])
+    if step_fn.scaler.is_enabled() and state.get("scaler"):
+        step_fn.scaler.load_state_dict(state["scaler"])
+    rng = _rank_rng(state)[run.rank]
+    run.sampler.rng.bit_generator.state = rng["sampler"]
+    torch.set_rng_state(rng["torch"])
+    if run.device.type == "cuda" and rng["cuda"] is not None:
+        torch.cuda.set_rng_state(rng["cuda"], run.device)
+    run.step, run.elapsed, run.segments = state["step"], state["elapsed_s"], state.get("segments", [])
+    if run.is_main:
+        log.info("resumed from %s at step %d", path, run.step)
+
+
+def _distribute(run: _Run) -> None:
+    """Train through a DistributedDataParallel copy of the model, the aux parameters broadcast from rank 0."""
+    # The quantiles only meet the aux loss, outside forward: keep them out of DDP's reducer.
+    aux_names = [n for n, _ in run.model.named_parameters() if n.endswith(".quantiles")]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(run.model, aux_names)
+    for p in run.step_fn.aux_params:
+        dist.broadcast(p.data, 0)
+    device = run.device
+    run.step_fn.net = DistributedDataParallel(run.model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+class _Log:
+    """Rank 0's ``log.jsonl`` and progress bar; on the other ranks it does nothing."""
+
+    def __init__(self, run: _Run) -> None:
+        self.file = self.bar = None
+        if not run.is_main:
+            return
+        path = run.out / "log.jsonl"
+        if path.exists():  # drop records written after the checkpoint by an interrupted run
+            kept = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= run.step]
+            path.write_text("".join(ln + "\n" for ln in kept))
+        self.file = open(path, "a")
+        log.info("step: %s, %d per log record", run.options.describe(), run.log_every)
         try:
             from tqdm import tqdm
 
-            bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
+            self.bar = tqdm(total=run.cfg.steps, initial=run.step, desc="train", dynamic_ncols=True)
         except ImportError:  # pragma: no cover
             pass
-    model.train()
+
+    def write(self, record: dict, n: int) -> None:
+        """Append ``record`` (covering ``n`` steps) and advance the bar."""
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.file is not None:
+            self.file.close()
+
+
+def _record(run: _Run, means: dict[str, float], mix: float, n: int, val_step: bool) -> dict:
+    """The log record of the ``n`` steps up to ``run.step`` (rank 0), validated at ``val_step``."""
+    step = run.step
+    record = {"step": step, "loss": means["loss"], "bpp": means["bpp"],
+              "psnr": 10 * math.log10(1 / max(means["mse"], 1e-12)), "aux": means["aux"],
+              "lr": learning_rate(run.cfg, step - 1), "quant_mix": mix, "n": n, "elapsed_s": round(run.elapsed, 2)}
+    if run.val and val_step:
+        with eager():
+            record.update({f"val_{k}": v for k, v in validate(run.model, run.val, run.device).items()})
+    return record
+
+
+def _save(run: _Run, on_checkpoint: Callable[[Path, int], None] | None) -> None:
+    """Write the run's checkpoint (every rank takes part) and tell ``on_checkpoint`` (rank 0)."""
+    cfg = run.cfg
+    _checkpoint(run.ckpt_path, run.model, run.step_fn, run.sampler, run.device, run.is_main, step=run.step,
+                elapsed_s=run.elapsed, model_config=run.model_cfg.to_dict(), train_config=dict(cfg.__dict__),
+                crops_seen=run.step * cfg.batch, device=run.where, world_size=run.world, amp=run.amp,
+                segments=run.segments, step_options=run.options.describe())
+    if run.is_main and on_checkpoint is not None:
+        on_checkpoint(run.ckpt_path, run.step)
+
+
+def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch.device, amp: str,
+           clock: Callable[[], float], deadline: float | None, on_checkpoint) -> Path:
+    run = _setup(cfg, model_cfg, device, amp)
+    if resume and run.ckpt_path.exists():
+        _resume(run)
+    if run.options.compile and run.step < cfg.steps:
+        probe = _compile_probe(run.model, run.step_fn.batch, cfg.crop, device, run.step_fn)
+        run.options = replace(run.options, compile=compile_transforms(run.model, probe))
+    run.where = device_name(device)
+    run.segments = [*run.segments, {"step": run.step, "device": run.where, "world_size": run.world, "amp": amp}]
+    if run.distributed:
+        _distribute(run)
+    logs = _Log(run)
+    run.model.train()
+    _loop(run, logs, clock, deadline, on_checkpoint)
+    logs.close()
+    return run.ckpt_path
+
+
+def _loop(run: _Run, logs: _Log, clock: Callable[[], float], deadline: float | None, on_checkpoint) -> None:
+    """Train to ``cfg.steps`` or ``deadline``: log, validate and checkpoint at the log points."""
+    cfg, step_fn = run.cfg, run.step_fn
     ckpt_s = cfg.ckpt_minutes * 60 if cfg.ckpt_minutes else None
     mark = last_ckpt = clock()
-    while step < cfg.steps:
-        step_fn.set_lr(learning_rate(cfg, step))
-        mix = quant_mix(cfg, step)
+    while run.step < cfg.steps:
+        step_fn.set_lr(learning_rate(cfg, run.step))
+        mix = quant_mix(cfg, run.step)
         step_fn(mix)
-        step += 1
+        run.step += 1
+        step = run.step
         val_step = bool(cfg.val_dir) and (step % cfg.val_every == 0 or step == cfg.steps)
-        if not (step % log_every == 0 or step % cfg.ckpt_every == 0 or step == cfg.steps or val_step):
+        if not (step % run.log_every == 0 or step % cfg.ckpt_every == 0 or step == cfg.steps or val_step):
             continue
         # A log point (the same steps on every rank): rank 0's clock decides for all.
         now, n = clock(), step_fn.pending
-        flags = [float(is_main and ckpt_s is not None and now - last_ckpt >= ckpt_s),
-                 float(is_main and deadline is not None and now >= deadline)]
+        flags = [float(run.is_main and ckpt_s is not None and now - last_ckpt >= ckpt_s),
+                 float(run.is_main and deadline is not None and now >= deadline)]
         means, (timed_ckpt, stop) = step_fn.take_stats(flags)
-        elapsed += clock() - mark
-        if is_main:
-            record = {"step": step, "loss": means["loss"], "bpp": means["bpp"],
-                      "psnr": 10 * math.log10(1 / max(means["mse"], 1e-12)), "aux": means["aux"],
-                      "lr": learning_rate(cfg, step - 1), "quant_mix": mix, "n": n, "elapsed_s": round(elapsed, 2)}
-            if val and val_step:
-                with eager():
-                    record.update({f"val_{k}": v for k, v in validate(model, val, device).items()})
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-            if bar is not None:
-                bar.update(n)
-                bar.set_postfix(bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
+        run.elapsed += clock() - mark
+        if run.is_main:
+            logs.write(_record(run, means, mix, n, val_step), n)
         if step % cfg.ckpt_every == 0 or step == cfg.steps or timed_ckpt or stop:
-            _checkpoint(ckpt_path, model, step_fn, sampler, device, is_main, step=step, elapsed_s=elapsed,
-                        model_config=model_cfg.to_dict(), train_config=dict(cfg.__dict__),
-                        crops_seen=step * cfg.batch, device=where, world_size=world, amp=amp, segments=segments,
-                        step_options=options.describe())
-            if is_main and on_checkpoint is not None:
-                on_checkpoint(ckpt_path, step)
+            _save(run, on_checkpoint)
             last_ckpt = clock()
         mark = clock()
         if stop:
-            if is_main:
+            if run.is_main:
                 log.info("stopped at step %d: time is up", step)
             break
-    if bar is not None:
-        bar.close()
-    if log_file is not None:
-        log_file.close()
-    return ckpt_path
 
 
 def _checkpoint(path: Path, model: LeechCodecModel, step_fn: TrainStep, sampler, where: torch.device, is_main: bool,
