@@ -110,6 +110,7 @@ def kodak_latents(folder: str) -> np.ndarray:
     import torch
 
     from leechcodec.imageio import load_image
+    from leechcodec.latent_codecs import Leech24Codec, latent_codec_class
     from leechcodec.zoo import list_models, load_model
 
     paths = sorted(p for p in (os.listdir(folder) if os.path.isdir(folder) else []) if p.endswith(".png"))
@@ -117,7 +118,7 @@ def kodak_latents(folder: str) -> np.ndarray:
     out = []
     with torch.no_grad():
         for entry in list_models():
-            if entry.quantizer != "leech24":
+            if not issubclass(latent_codec_class(entry.quantizer), Leech24Codec):
                 continue
             model = load_model(entry.name, entry.quality)[1]
             for im in images:

@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from leechcodec import quantizers
+from leechcodec.latent_codecs import LATENT_CODECS, Leech24Codec, ScalarCodec
 from leechcodec.models import LeechCodecModel, ModelConfig
 from leechcodec.quantizers import QuantizerOutput, normalize_tokens
 from leechcodec.traindata import CropSampler, DeviceCropSampler, load_training_images
@@ -62,7 +63,7 @@ CONFIGS = {
     "default": ({"tokens": 8, "channels": 64, "hyper_channels": 64}, 256, 8, 32),  # leech24-hyper
     "zoo": ({"tokens": 8, "channels": 48, "hyper_channels": 48}, 128, 8, 8),  # zoo recipe, q2/q3
 }
-FAMILIES = ("leech24", "bsq", "scalar")
+FAMILIES = tuple(LATENT_CODECS)
 VARIANTS = ("old", "new", "new_without_quantizer_prior")
 
 
@@ -91,8 +92,10 @@ class _NoGaussian(nn.Module):
 
 
 def strip_quantizer_and_prior(model: LeechCodecModel) -> None:
-    """Replace ``model``'s quantizer and prior by the stand-ins (module docstring)."""
-    if model.config.quantizer == "scalar":
+    """Replace ``model``'s quantizer and prior by the stand-ins (module docstring): the scalar
+    family's Gaussian conditional, or the token prior of the spherical families (Λ24, BSQ).
+    The stand-ins are the benchmark's own, so they stay here rather than on the latent codecs."""
+    if isinstance(model.latent_codec, ScalarCodec):
         model.quantizer = _NoQuantizer(None, 1.0)
         model.gaussian_conditional = _NoGaussian()
     else:
@@ -253,11 +256,12 @@ def main(argv: list[str] | None = None) -> int:
             keys = ("new_over_old", "quantizer_prior_share", "new_over_old_cpu", "quantizer_prior_share_cpu")
             extra = "".join(f", {k} {r[k]}" for k in keys if k in r)
             print(f"{config} {family} b{r['batch']}×{r['crop']}²: {line}{extra}", flush=True)
+    family = Leech24Codec.name  # the default model's
     for batch in args.batches:
-        r = measure("default", "leech24", images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,
+        r = measure("default", family, images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,
                     args.compile, batch, ("new",))
         record.setdefault("batch_sweep", []).append(r)
-        print(f"default leech24 new b{batch}: {r['variants']['new']['mpix_per_s']:.3f} Mpix/s", flush=True)
+        print(f"default {family} new b{batch}: {r['variants']['new']['mpix_per_s']:.3f} Mpix/s", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {out}")

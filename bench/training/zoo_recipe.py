@@ -24,12 +24,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from leechcodec.latent_codecs import LATENT_CODECS
+
 __all__ = ["RECIPE", "BUDGET", "DEFAULT_RUNS", "Recipe", "train_command", "launch", "main"]
 
 #: Shared by every model of the zoo. (The first zoo had 800 steps, in ``runs/zoo``.)
 BUDGET = {"steps": 4000, "batch": 8, "crop": 128, "lr": 3e-4, "channels": 48, "hyper_channels": 48, "seed": 0}
 DEFAULT_RUNS = Path("runs/zoo-4k")
-FAMILIES = {"leech24": "leech24", "bsq": "bsq", "scalar": "scalar"}  # zoo name -> quantizer
+FAMILIES = tuple(LATENT_CODECS)  # each family's zoo models are named after it
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def train_command(data: str, out: Path, family: str, r: Recipe, threads: int, st
                   device: str | None = None) -> list[str]:
     """The ``leechcodec train`` command of one model (``steps`` overrides the budget's)."""
     b = BUDGET
-    cmd = ["leechcodec", "train", "--data", data, "--out", str(out), "--quantizer", FAMILIES[family],
+    cmd = ["leechcodec", "train", "--data", data, "--out", str(out), "--quantizer", family,
            "--tokens", str(r.tokens), "--channels", str(b["channels"]), "--hyper-channels", str(b["hyper_channels"]),
            "--lmbda", str(r.lmbda), "--steps", str(steps or b["steps"]), "--batch", str(b["batch"]),
            "--crop", str(b["crop"]), "--lr", str(b["lr"]), "--seed", str(b["seed"]), "--ckpt-every", "100",

@@ -26,13 +26,17 @@ from leechcodec.bench.curves import Curve, curve_from_result
 from leechcodec.bench.learned import REFINE_SEP, split_learned_name
 from leechcodec.bench.results import load_result
 from leechcodec.bench.sanity import matched_bpp_deltas
+from leechcodec.latent_codecs import BSQCodec, Leech24Codec, ScalarCodec
 
-__all__ = ["PAPER_POINT", "FAMILIES", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point",
+__all__ = ["PAPER_POINT", "OURS", "FAMILIES", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point",
            "default_model_lines", "report", "main"]
 
 #: The paper's Λ24-SQ Kodak point: a fixed-length code of 17.585 bits per token.
 PAPER_POINT = {"bpp": 0.2747, "psnr": 29.63}
-FAMILIES = (("leech24", "Λ24-SQ"), ("bsq", "BSQ (L = 18)"), ("scalar", "scalar (Gaussian hyperprior)"))
+#: The family the others are measured against, and every zoo family (its result file is named
+#: after it) with its label in tables and plots.
+OURS = Leech24Codec.name
+FAMILIES = ((OURS, "Λ24-SQ"), (BSQCodec.name, "BSQ (L = 18)"), (ScalarCodec.name, "scalar (Gaussian hyperprior)"))
 ANCHORS = ("jpeg420", "hevc444")
 DEFAULT_MODEL_FILE = "leech24-hyper"
 
@@ -137,8 +141,8 @@ def load_curves(folder: Path) -> tuple[dict[str, Curve], list[Curve]]:
     """The zoo families' curves (labelled by family) and the classic anchors in ``folder``."""
     curves = {name: dataclasses.replace(curve_from_result(folder / f"{name}.json"), label=label)
               for name, label in FAMILIES if (folder / f"{name}.json").exists()}
-    if "leech24" not in curves:
-        raise FileNotFoundError(f"no leech24.json in {folder}: run the harness on the zoo first")
+    if OURS not in curves:
+        raise FileNotFoundError(f"no {OURS}.json in {folder}: run the harness on the zoo first")
     anchors = [curve_from_result(folder / f"{a}.json") for a in ANCHORS if (folder / f"{a}.json").exists()]
     return curves, anchors
 
@@ -146,8 +150,8 @@ def load_curves(folder: Path) -> tuple[dict[str, Curve], list[Curve]]:
 def report(folder: Path) -> str:
     """The markdown report for the result files in ``folder``."""
     curves, anchors = load_curves(folder)
-    ours = curves["leech24"]
-    others = [c for n, c in curves.items() if n != "leech24"]
+    ours = curves[OURS]
+    others = [c for n, c in curves.items() if n != OURS]
     out = ["# Zoo report: Λ24-SQ vs BSQ vs scalar quantization (Kodak, equal budget)", "",
            f"Result files: `{folder}`. Negative BD-rate: Λ24-SQ needs fewer bits for the same quality.", "",
            "## Λ24-SQ BD-rates", ""]
