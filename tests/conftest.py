@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .tolerances import TOL_F32, TOL_F64  # noqa: F401  (tests/tolerances.py holds them all)
-
 GOLDEN_DIR = Path(__file__).with_name("golden")
 REGEN = os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1"
 
