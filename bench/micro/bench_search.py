@@ -46,6 +46,7 @@ import numba
 import numpy as np
 
 from leechcodec.kernels.leech import all_codewords, search_bruteforce, search_numba
+from leechcodec.kernels.search_reference import adversarial_tokens
 from leechcodec.lattice import NUM_CODEWORDS, leech_quantize
 
 KODAK = "../shared/data/kodak"
@@ -70,38 +71,6 @@ def blas_threads(n: int | None = None) -> int | None:
                 put(ctypes.c_int(n))
             return int(get())
     return None
-
-
-def adversarial_tokens(n: int, seed: int) -> np.ndarray:
-    """``n`` float64 tokens ``(n, 24)`` full of exact and near ties, ten kinds in turn:
-
-    scaled codewords (by powers of two), sums of two and of three codewords (midpoints:
-    many codewords of equal score), small integers in [−2, 2], ±1/±3 patterns, dyadic
-    eighths with half the coordinates zero, three repeated magnitudes with random signs,
-    Gaussians with 20 % zeros and 10 % negative zeros, midpoints perturbed by 1e-7, and
-    half codewords plus ±1/8 steps.
-    """
-    rng = np.random.default_rng(seed)
-    cb = all_codewords().astype(np.float64)
-    k = -(-n // 10)
-    i, j, m = (rng.integers(0, NUM_CODEWORDS, k) for _ in range(3))
-    gauss = rng.standard_normal((k, 24))
-    gauss[rng.random((k, 24)) < 0.2] = 0.0
-    gauss[rng.random((k, 24)) < 0.1] = -0.0
-    mags = np.take_along_axis(rng.choice([0.25, 0.5, 0.75], (k, 3)), rng.integers(0, 3, (k, 24)), 1)
-    parts = [
-        cb[i] * np.ldexp(1.0, rng.integers(-30, 30, k))[:, None],
-        cb[i] + cb[j],
-        cb[i] + cb[j] + cb[m],
-        rng.integers(-2, 3, (k, 24)).astype(np.float64),
-        rng.choice([-1.0, 1.0], (k, 24)) * rng.choice([1.0, 3.0], (k, 24)),
-        rng.integers(-8, 9, (k, 24)) / 8 * (rng.random((k, 24)) < 0.5),
-        rng.choice([-1.0, 1.0], (k, 24)) * mags,
-        gauss,
-        cb[i] + cb[j] + 1e-7 * rng.standard_normal((k, 24)),
-        cb[m] * 0.5 + rng.integers(-1, 2, (k, 24)) * 0.125,
-    ]
-    return np.stack(parts, 1).reshape(-1, 24)[:n]
 
 
 def kodak_latents(folder: str) -> np.ndarray:

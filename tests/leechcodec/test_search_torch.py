@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from leechcodec import quantizers
-from leechcodec.bench.micro.bench_search import adversarial_tokens
+from leechcodec.kernels.search_reference import adversarial_tokens
 from leechcodec.kernels import leech
 from leechcodec.leech_search import leech_codewords_torch, leech_search_torch
 
