@@ -60,7 +60,6 @@ Resume
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -88,6 +87,10 @@ from leechcodec.traindata import (  # noqa: F401 — also this module's public n
     list_images,
     load_training_images,
 )
+from leechcodec.traincheckpoint import checkpoint as _checkpoint
+from leechcodec.traincheckpoint import load_optimizer as _load_optimizer
+from leechcodec.traincheckpoint import rank_rng as _rank_rng
+from leechcodec.traincheckpoint import save_checkpoint, state_sha256  # noqa: F401 — public here too
 from leechcodec.trainstep import AMP_DTYPES, StepOptions, TrainStep, compile_transforms, eager, step_options
 
 log = logging.getLogger("leechcodec.train")
@@ -179,22 +182,6 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} torch threads)"
 
 
-def state_sha256(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over the names and bytes of a state dict (compares the ranks' weights)."""
-    h = hashlib.sha256()
-    for name, value in state.items():
-        h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def _rank_rng(state: dict) -> list[dict]:
-    """Per-rank RNG states of a checkpoint (single-process checkpoints before DDP kept one)."""
-    if "rank_rng" in state:
-        return state["rank_rng"]
-    return [{"sampler": state["sampler_rng"], "torch": state["torch_rng"], "cuda": None}]
-
-
 @torch.no_grad()
 def validate(model: LeechCodecModel, images: list[np.ndarray], device: torch.device | str = "cpu") -> dict:
     """Mean estimated bpp (exact prior rate) and PSNR over full images, in float32."""
@@ -210,12 +197,6 @@ def validate(model: LeechCodecModel, images: list[np.ndarray], device: torch.dev
         bpps.append(float(out.token_bits.sum() + out.hyper_bits.sum()) / (h * w))
     model.train()
     return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
-
-
-def save_checkpoint(path: Path, **state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def _init_distributed(device: torch.device) -> bool:
@@ -249,17 +230,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True, *, cloc
     finally:
         if owns_group:
             dist.destroy_process_group()
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
-    """Load an optimizer state, its per-parameter tensors in their parameter's memory format
-    (a fused Adam needs them alike; checkpoints may come from a run with another layout)."""
-    opt.load_state_dict(state)
-    for group in opt.param_groups:
-        for p in group["params"]:
-            for key, value in opt.state.get(p, {}).items():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def _compile_probe(model: LeechCodecModel, batch: int, crop: int, device: torch.device, step: TrainStep):
@@ -490,26 +460,6 @@ def _loop(run: _Run, logs: _Log, clock: Callable[[], float], deadline: float | N
             if run.is_main:
                 log.info("stopped at step %d: time is up", step)
             break
-
-
-def _checkpoint(path: Path, model: LeechCodecModel, step_fn: TrainStep, sampler, where: torch.device, is_main: bool,
-                **record) -> None:
-    """Check that every rank holds the same weights and save the resumable state (rank 0)."""
-    weights = model.state_dict()
-    mine = ({"sampler": sampler.rng.bit_generator.state, "torch": torch.get_rng_state(),
-             "cuda": torch.cuda.get_rng_state(where) if where.type == "cuda" else None},
-            state_sha256(weights))
-    ranks = [mine]
-    if step_fn.distributed:
-        ranks = [None] * step_fn.world
-        dist.all_gather_object(ranks, mine)
-    hashes = [h for _, h in ranks]
-    if len(set(hashes)) > 1:
-        raise RuntimeError(f"the ranks' weights differ at step {record['step']} (sha256 {hashes})")
-    if is_main:
-        save_checkpoint(path, model=weights, opt=step_fn.opt.state_dict(), aux_opt=step_fn.aux_opt.state_dict(),
-                        scaler=step_fn.scaler.state_dict(), rank_rng=[r for r, _ in ranks], rank_state_sha256=hashes,
-                        **record)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
