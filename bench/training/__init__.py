@@ -7,7 +7,9 @@
 - :mod:`~leechcodec.bench.training.relay`: one training run carried across short windows on
   different machines;
 - :mod:`~leechcodec.bench.training.zoo_report`: the zoo's RD points and BD-rates against the
-  harness's anchors.
+  harness's anchors;
+- :mod:`~leechcodec.bench.training.device_tree`: fits the working tree under a device
+  machine's transfer limit (the zoo's weights aside for a training window, and back).
 
 Each runs as ``python -m leechcodec.bench.training.<module>``.
 """
