@@ -75,6 +75,13 @@ class LatentCodec:
         """Latent channels per token (24 for Λ24 and the scalar family's channel groups)."""
         return 24
 
+    @classmethod
+    def param_channels(cls, config: ModelConfig) -> int:
+        """Output channels of h_s, the prior's parameters per latent position (here two per
+        latent channel: Λ24 / BSQ ``(a, b)``, scalar ``(μ, σ)``); a family with parameters of
+        another shape, e.g. a per-token gain, says so here."""
+        return 2 * config.latent_channels
+
     def modules(self) -> dict[str, nn.Module]:
         """Modules the model registers under these names (state-dict keys)."""
         raise NotImplementedError

@@ -135,7 +135,7 @@ class LeechCodecModel(nn.Module):
         )
         self.h_s = nn.Sequential(
             _deconv(nh, nh), nn.ReLU(inplace=True), _deconv(nh, nh * 3 // 2), nn.ReLU(inplace=True),
-            _conv(nh * 3 // 2, 2 * m, 3, 1),
+            _conv(nh * 3 // 2, latent_codec_class(config.quantizer).param_channels(config), 3, 1),
         )
         self.entropy_bottleneck = EntropyBottleneck(nh)
         #: The quantizer family (:mod:`leechcodec.latent_codecs`); its modules are registered
