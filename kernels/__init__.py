@@ -14,8 +14,8 @@ CODEC_KERNELS = ("leech._search_kernel", "prior_kernels._parts_nb", "prior_kerne
 
 def uncached_kernels(names: tuple[str, ...] = CODEC_KERNELS) -> list[str]:
     """Those of ``names`` (``module.function``) with no compiled copy in numba's cache for
-    the current source: their first call compiles them (seconds each). numba caches next
-    to the source, or in the user's cache folder when the install is read-only. An empty
+    the current sources: their first call compiles them (seconds each). The cache is
+    keyed by all kernel sources (:mod:`leechcodec.kernels._jit`). An empty
     list also when numba's cache cannot be inspected (its layout is numba's own)."""
     import importlib
 

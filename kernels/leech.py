@@ -51,6 +51,7 @@ import math
 import numba
 import numpy as np
 
+from leechcodec.kernels._jit import njit
 from leechcodec.kernels.index_layout import (
     NUM_CODEWORDS,
     PAIR_RANK,
@@ -94,7 +95,7 @@ __all__ = [
 
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _scale(xr, xs):
     """``xs = xr * 2**-e`` (correctly rounded, exact unless it underflows), where ``e``
     puts max |xr| in [0.5, 1); a zero row stays zero."""
@@ -113,7 +114,7 @@ def _scale(xr, xs):
             xs[i] = math.ldexp(xr[i], -e)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _sign_sums(xs, off, t):
     """``t[u] = sum_k (-1)**u_k * xs[off + k]`` over ``k in 0..11`` for all 11-bit ``u``
     (coordinate ``off + 11`` always +). Doubling in a fixed order, mirrored by numpy."""
@@ -129,7 +130,7 @@ def _sign_sums(xs, off, t):
         h *= 2
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _subset_max(a, mx):
     """``mx[c, u] = max(0, max{a[6c + k] : bit k of u})`` for the four 6-bit chunks."""
     for c in range(4):
@@ -143,7 +144,7 @@ def _subset_max(a, mx):
             h *= 2
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _subset_sums(a, sa):
     """``sa[c, u] = sum{a[8c + k] : bit k of u}`` (ascending k) for the three 8-bit chunks."""
     for c in range(3):
@@ -156,7 +157,7 @@ def _subset_sums(a, sa):
             h *= 2
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _parity24(v):
     v ^= v >> 16
     v ^= v >> 8
@@ -166,7 +167,7 @@ def _parity24(v):
     return v & 1
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _word_min(err, amin, mx):
     """``min_j s_j x_j`` for a Golay word whose sign flips ``err = mask ^ negmask``."""
     if err == 0:
@@ -182,14 +183,14 @@ _DEBRUIJN_POS[((_DEBRUIJN << np.arange(32, dtype=np.int64)) & 0xFFFFFFFF) >> 27]
 _DEBRUIJN_POS.setflags(write=False)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _lowest_bit(low):
     """Position of the single set bit of ``low`` in [1, 2**31] (de Bruijn multiplication;
     no overflow, so it also runs as plain Python)."""
     return _DEBRUIJN_POS[((low * _DEBRUIJN) & 0xFFFFFFFF) >> 27]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _search_token(xr, xs, a, sa, mx, s1, tp, tn, tables):
     """Index of the best codeword for one row ``xr`` (24,) float64.
 
@@ -297,7 +298,7 @@ def _search_token(xr, xs, a, sa, mx, s1, tp, tn, tables):
     return -1  # unreachable for finite input
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _octad_signs(xs, a, pos):
     """Sign bits ``b`` of the best (smallest-index) sign pattern on one octad ``pos`` (8,)."""
     b = 0
@@ -339,7 +340,7 @@ _TABLES = (
 )
 
 
-@numba.njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True)
 def _search_kernel(x, tables, out):
     n = x.shape[0]
     nblk = (n + _BLOCK - 1) // _BLOCK

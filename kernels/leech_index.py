@@ -3,8 +3,9 @@
 The layout is :mod:`leechcodec.kernels.index_layout` (part of the .lq file format).
 ``index_to_codeword`` and ``codeword_to_index`` are numba kernels; the ``*_numpy``
 functions are their plain-numpy twins (same signatures, same outputs). The numba helpers
-``join_nb``, ``split_nb`` and ``fill_codeword`` are called by kernels in other files, whose
-on-disk numba caches do not notice edits here: they implement the fixed file format.
+``join_nb``, ``split_nb`` and ``fill_codeword`` are called by kernels in other files; the
+kernels' on-disk cache is keyed by all kernel sources (:mod:`leechcodec.kernels._jit`), so an
+edit here recompiles those callers too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 import numba
 import numpy as np
 
+from leechcodec.kernels._jit import njit
 from leechcodec.kernels import golay
 from leechcodec.kernels.index_layout import (
     NUM_CODEWORDS,
@@ -37,8 +39,8 @@ __all__ = [
 ]
 
 #: :func:`index_layout.join` and :func:`index_layout.split`, compiled for the kernels
-join_nb = numba.njit(cache=True, inline="always")(join)
-split_nb = numba.njit(cache=True, inline="always")(split)
+join_nb = njit(cache=True, inline="always")(join)
+split_nb = njit(cache=True, inline="always")(split)
 
 GOLAY_MASKS = np.ascontiguousarray(golay.GOLAY_MASKS, dtype=np.int64)
 OCTAD_MASKS = np.ascontiguousarray(golay.OCTAD_MASKS, dtype=np.int64)
@@ -51,7 +53,7 @@ del _t
 # ----------------------------------------------------------------------------- index -> codeword
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def fill_codeword(k, pairs, octad_pos, golay_masks, v):
     """Write the codeword of index ``k`` into ``v`` (24,) (any integer dtype); ``pairs``,
     ``octad_pos`` and ``golay_masks`` are :data:`PAIRS`, :data:`OCTAD_POS`, :data:`GOLAY_MASKS`."""
@@ -75,7 +77,7 @@ def fill_codeword(k, pairs, octad_pos, golay_masks, v):
             v[i] = -s if (mask >> i) & 1 else s
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _index_to_codeword_kernel(idx, pairs, octad_pos, golay_masks, out):
     for t in range(idx.shape[0]):
         fill_codeword(idx[t], pairs, octad_pos, golay_masks, out[t])
@@ -120,7 +122,7 @@ def all_codewords() -> np.ndarray:
 # ----------------------------------------------------------------------------- codeword -> index
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _parity7(b):
     p = 0
     for q in range(7):
@@ -128,7 +130,7 @@ def _parity7(b):
     return p
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _codeword_to_index_kernel(v, pair_rank, octad_masks, golay_masks, out):
     for t in range(v.shape[0]):
         out[t] = -1

@@ -11,7 +11,7 @@ keep a stale compiled copy after that file changes.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from leechcodec.kernels._jit import njit, prange
 
 from leechcodec.kernels.index_layout import MAJOR_SIZES, MINOR_SIZES, PAIRS
 from leechcodec.kernels.leech_index import GOLAY_MASKS, OCTAD_MASKS, OCTAD_POS, fill_codeword

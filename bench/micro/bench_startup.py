@@ -11,8 +11,8 @@ console script of this environment), the median of ``--repeat`` runs:
 - first run: encode then decode with an empty numba cache (``NUMBA_CACHE_DIR`` set to a
   new folder), then the same again (second run);
 - read-only install (Linux, as root): the repository bind-mounted read-only over itself in
-  a private mount namespace, ``HOME`` a new folder, so numba cannot cache next to the
-  source and falls back to the user's cache folder; first and second encode;
+  a private mount namespace, ``HOME`` a new folder (the kernels cache in the user's cache
+  folder, never next to the source); first and second encode;
 - the thread policy: ``encode --refine 3`` alone and next to two busy processes (a loaded
   2-core machine), with idle OpenMP threads sleeping (``OMP_WAIT_POLICY=PASSIVE``, the
   CLI's default) and spinning (``ACTIVE``, the OpenMP default), interleaved.
