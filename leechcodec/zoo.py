@@ -137,19 +137,25 @@ def _load(path: str, sha256: str):
 FLOAT16_MIN_ELEMENTS = 4096
 
 
+def stored_tensor(value, float16: bool = True):
+    """A state-dict tensor as a weights file stores it: on the CPU, contiguous, and rounded
+    to float16 when ``float16`` and it is floating with at least :data:`FLOAT16_MIN_ELEMENTS`
+    elements."""
+    import torch
+
+    value = value.detach().cpu().contiguous()
+    if float16 and value.is_floating_point() and value.numel() >= FLOAT16_MIN_ELEMENTS:
+        value = value.to(torch.float16)
+    return value
+
+
 def write_safetensors(model, path: Path, float16: bool = True) -> None:
     """The model's config and state dict as a safetensors file (no pickle: a JSON header and
     raw little-endian tensors). With ``float16``, floating tensors of at least
     :data:`FLOAT16_MIN_ELEMENTS` elements are rounded to float16."""
-    import torch
     from safetensors.numpy import save_file
 
-    tensors = {}
-    for k, v in model.state_dict().items():
-        v = v.detach().cpu().contiguous()
-        if float16 and v.is_floating_point() and v.numel() >= FLOAT16_MIN_ELEMENTS:
-            v = v.to(torch.float16)
-        tensors[k] = v.numpy()
+    tensors = {k: stored_tensor(v, float16).numpy() for k, v in model.state_dict().items()}
     save_file(tensors, str(path), metadata={"format": "leechcodec-weights-2",
                                             "config": json.dumps(model.config.to_dict(), sort_keys=True)})
 

@@ -8,6 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+class FakeClock:
+    """Seconds that pass only when the test says so: ``tick`` per reading (for code that
+    takes a clock, so that no test depends on the machine's speed)."""
+
+    def __init__(self, tick: float) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
 GOLDEN_DIR = Path(__file__).with_name("golden")
 REGEN = os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1"
 

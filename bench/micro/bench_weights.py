@@ -27,30 +27,24 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _float16_copy(model):
-    from leechcodec.zoo import FLOAT16_MIN_ELEMENTS
+    """``model`` with its weights as a float16 safetensors file would restore them."""
+    from leechcodec.zoo import stored_tensor
 
     twin = copy.deepcopy(model)
     if hasattr(twin, "zoo_entry"):
         del twin.zoo_entry
     with torch.no_grad():
         for value in twin.state_dict().values():
-            if value.is_floating_point() and value.numel() >= FLOAT16_MIN_ELEMENTS:
-                value.copy_(value.to(torch.float16).to(value.dtype))
+            value.copy_(stored_tensor(value, float16=True))
     return twin
 
 
 def _size(model, float16: bool) -> int:
     from safetensors.numpy import save
 
-    from leechcodec.zoo import FLOAT16_MIN_ELEMENTS
+    from leechcodec.zoo import stored_tensor
 
-    tensors = {}
-    for k, v in model.state_dict().items():
-        v = v.detach().cpu().contiguous()
-        if float16 and v.is_floating_point() and v.numel() >= FLOAT16_MIN_ELEMENTS:
-            v = v.to(torch.float16)
-        tensors[k] = v.numpy()
-    return len(save(tensors))
+    return len(save({k: stored_tensor(v, float16).numpy() for k, v in model.state_dict().items()}))
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -56,6 +56,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from leechcodec.zoo import sha256_file
+
 __all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "new_run_config", "main"]
 
 log = logging.getLogger("leechcodec.relay")
@@ -69,14 +71,6 @@ NEW_RUN = {"quantizer": "leech24", "tokens": 8, "bsq_dim": 18, "channels": 64, "
 #: Batch of a new run per device (a fixed part of the run once it started).
 DEVICE_BATCH = {"cpu": 8, "cuda": 32}
 MODEL_KEYS = ("quantizer", "tokens", "bsq_dim", "channels", "hyper_channels")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pack(src: Path, dst: Path, max_side: int, quality: int) -> tuple[int, int]:
@@ -200,7 +194,7 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
     set_threads(args.threads)
     device = train.resolve_device(args.device)
     pack_path, run_dir, out = Path(args.pack), Path(args.run_dir), Path(args.out)
-    window = _Window(out, pack_path, file_sha256(pack_path), clock, train.device_name(device))
+    window = _Window(out, pack_path, sha256_file(pack_path), clock, train.device_name(device))
     deadline = window.t0 + args.minutes * 60 - args.margin
     out.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -270,7 +264,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     try:
         if args.cmd == "pack":
             n, size = pack(args.data, args.out, args.max_side, args.quality)
-            print(f"{n} images, {size / 2**20:.1f} MiB in {args.out} (sha256 {file_sha256(args.out)[:12]}…)")
+            print(f"{n} images, {size / 2**20:.1f} MiB in {args.out} (sha256 {sha256_file(args.out)[:12]}…)")
             return 0
         if args.cmd == "join":
             manifest = join_checkpoint(args.dir, args.out)

@@ -17,6 +17,8 @@ from leechcodec import train, trainstep
 from leechcodec.models import EntropyBottleneck, ModelConfig
 from leechcodec.traindata import CropSampler, DeviceCropSampler, load_training_images
 
+from ..conftest import FakeClock
+
 TINY = {"tokens": 1, "channels": 8, "hyper_channels": 8}
 
 
@@ -32,17 +34,6 @@ def _train(folder, out, steps: int, quantizer: str = "leech24", **kw) -> dict:
 
 def _log(out) -> list[dict]:
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-
-
-class FakeClock:
-    """Seconds that pass only when the test says so: ``tick`` per reading."""
-
-    def __init__(self, tick: float) -> None:
-        self.now, self.tick = 0.0, tick
-
-    def __call__(self) -> float:
-        self.now += self.tick
-        return self.now
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -18,19 +18,10 @@ import torch
 from leechcodec import train
 from leechcodec.bench.training import relay
 
-from ...conftest import write_image_folder
+from ...conftest import FakeClock, write_image_folder
 
 TINY = ["--tokens", "1", "--channels", "8", "--hyper-channels", "8", "--steps", "6", "--batch", "2", "--crop", "64",
         "--lr", "1e-3"]
-
-
-class FakeClock:
-    def __init__(self, tick: float) -> None:
-        self.now, self.tick = 0.0, tick
-
-    def __call__(self) -> float:
-        self.now += self.tick
-        return self.now
 
 
 @pytest.fixture
@@ -94,7 +85,7 @@ def test_train_stop_resume_elsewhere_equals_uninterrupted(packed, tmp_path, monk
     summary = json.loads((leg1 / relay.SUMMARY).read_text())
     stopped = manifest["step"]
     assert 0 < stopped < 6 and not summary["complete"] and len(summary["checkpoints"]) >= 2
-    assert manifest["pack_sha256"] == relay.file_sha256(packed)
+    assert manifest["pack_sha256"] == relay.sha256_file(packed)
 
     # Elsewhere: a copy of what came back, a fresh process, another run folder.
     elsewhere = tmp_path / "elsewhere"
