@@ -50,6 +50,18 @@ default) computes every number that decides a probability exactly; profile 1 (fo
    same order, as ``u = q + 2**31``: first all high 16-bit halves, then all low halves,
    each uniform over 65,536 values.
 
+5. Gain–shape Λ24 tokens (family ``leech24gs``; profile 2 only). The integer h_s output
+   has 16 fractional bits for all its channels: ``(A, B)`` per latent channel, then ``(M, S)``
+   per token. ``A = ⌊(out + 128) / 256⌋`` (the 1/256 grid of step 2, rounding half up; same
+   for B), then the clamps of step 2. The gain prior's mean is ``μ = I/16`` with
+   ``I = ⌊(M + 2**11) / 2**12⌋`` clamped to ``[−128, 16·(GAIN_LEVELS + 8)]``; its scale is
+   the :data:`SCALE_TABLE` entry chosen from ``σ = S·2**-16`` as in step 4. Each token first
+   codes its gain ``ĝ ∈ [0, GAIN_LEVELS)`` (all tokens, token order, blocks of 4,096) with
+   the folded discretized Gaussian of ``leechcodec.latent_codecs.gain_likelihood`` at
+   ``(I/16, σ_j)``, float64 from ``math.erfc`` (upper tails above the mean). Then the
+   tokens with ``ĝ > 0``, in token order, code their shapes as in step 3. The decoder
+   rebuilds ``ŷ = ĝ · v/√32`` (float32) and 0 where ``ĝ = 0``.
+
 The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
 the hyper stream, chunk 1 the token (scalar: latent) stream.
 
@@ -72,7 +84,7 @@ import torch
 from leechcodec import intprior, tiling
 from leechcodec.bitstream import ans, container
 from leechcodec.kernels import leech, leech_prior
-from leechcodec.latent_codecs import A_MAX, B_MAX, B_MIN, PARAM_STEP
+from leechcodec.latent_codecs import A_MAX, B_MAX, B_MIN, GAIN_LEVELS, PARAM_STEP
 from leechcodec.models import LeechCodecModel, pad_to_multiple
 from leechcodec.progress import track
 
@@ -434,3 +446,76 @@ def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
     for r0 in track(range(0, h, rows), "quantization"):
         idx[:, r0 : r0 + rows] = model.quantizer(y[:, :, r0 : r0 + rows]).indices[0].numpy()
     return idx.reshape(-1)
+
+
+def _require_exact_profile(family: str, profile: int) -> None:
+    if profile != container.PROFILE_EXACT_ANS32_P24:
+        raise ValueError(f"the {family} family is coded with the exact prior only (coder profile "
+                         f"{container.PROFILE_EXACT_ANS32_P24}, format 1.1), not profile {profile}")
+
+
+_GAIN_MEAN_BITS = 4  # μ on the grid 1/16
+_GAIN_MEAN_RANGE = (-8 << _GAIN_MEAN_BITS, (GAIN_LEVELS + 8) << _GAIN_MEAN_BITS)
+
+
+def _gain_shape_params(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int], device: str | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gain–shape family (step 5): ``(A, B)`` ``(n_tokens, 24)`` int16 and the gain prior's
+    mean index ``I`` and scale-table index ``j`` ``(n_tokens,)`` int64, token order."""
+    m, k, dim, bits = model.config.latent_channels, model.config.tokens, model.quantizer.dim, model.latent_codec.out_bits
+    half, shift = 1 << (bits - 9), bits - 8  # A = ⌊(out + 128) / 256⌋ on the 2**-16 grid
+    mshift = bits - _GAIN_MEAN_BITS
+    a = np.empty((k, *grid, dim), dtype=np.int16)
+    b = np.empty_like(a)
+    mu = np.empty((k, *grid), dtype=np.int64)
+    scale = np.empty((k, *grid), dtype=np.int64)
+    for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
+        shape = (k, dim, r1 - r0, c1 - c0)
+        a[:, r0:r1, c0:c1] = np.clip((out[:m] + half) >> shift, -_A_INT, _A_INT).reshape(shape).transpose(0, 2, 3, 1)
+        b[:, r0:r1, c0:c1] = np.clip((out[m : 2 * m] + half) >> shift, *_B_INT).reshape(shape).transpose(0, 2, 3, 1)
+        mu[:, r0:r1, c0:c1] = np.clip((out[2 * m : 2 * m + k] + (1 << (mshift - 1))) >> mshift, *_GAIN_MEAN_RANGE)
+        sigma = np.ldexp(out[2 * m + k :].astype(np.float64), -bits)  # exact: |out| < 2**53
+        scale[:, r0:r1, c0:c1] = np.searchsorted(_SCALE_BOUNDS, sigma.ravel(), side="left").reshape(sigma.shape)
+    return a.reshape(-1, dim), b.reshape(-1, dim), mu.reshape(-1), scale.reshape(-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _gain_row(mean_index: int, j: int) -> np.ndarray:
+    """``(GAIN_LEVELS,)`` float64 probabilities of the gains 0..GAIN_LEVELS − 1 under the
+    folded discretized Gaussian at ``μ = mean_index/16``, ``σ = SCALE_TABLE[j]``."""
+    mu = math.ldexp(mean_index, -_GAIN_MEAN_BITS)
+    c = 1.0 / (float(SCALE_TABLE[j]) * math.sqrt(2.0))
+    edges = [n + 0.5 for n in range(GAIN_LEVELS - 1)]  # between gains n and n + 1
+    below = [0.0] + [0.5 * math.erfc(-(x - mu) * c) for x in edges] + [1.0]  # Φ((x − μ)/σ)
+    above = [1.0] + [0.5 * math.erfc((x - mu) * c) for x in edges] + [0.0]  # 1 − Φ((x − μ)/σ)
+    row = np.array([max(0.0, above[n] - above[n + 1]) if n >= mu else max(0.0, below[n + 1] - below[n])
+                    for n in range(GAIN_LEVELS)])
+    row.setflags(write=False)
+    return row
+
+
+def _gain_tables(mu_idx: np.ndarray, scale_idx: np.ndarray) -> np.ndarray:
+    """``(n, GAIN_LEVELS)`` rows of the tokens' gain priors."""
+    keys, inverse = np.unique(mu_idx * 64 + scale_idx, return_inverse=True)
+    rows = np.stack([_gain_row(int(key) // 64, int(key) % 64) for key in keys])
+    return rows[inverse.reshape(-1)]
+
+
+def _code_gains(gains: np.ndarray, mu_idx: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder) -> None:
+    for rows in _rows(len(gains), "gains"):
+        enc.add(gains[rows], _gain_tables(mu_idx[rows], scale_idx[rows]))
+
+
+def _decode_gains(mu_idx: np.ndarray, scale_idx: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
+    out = np.empty(len(mu_idx), dtype=np.int64)
+    for rows in _rows(len(mu_idx), "gains"):
+        out[rows] = dec.read(_gain_tables(mu_idx[rows], scale_idx[rows]))
+    return out
+
+
+def _token_gains(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
+    """The encoder's gains ``min(round(‖t‖), GAIN_LEVELS − 1)`` ``(k·h'·w',)`` int64, token order."""
+    g = model.latent_codec.gains(y)[0]
+    if not torch.isfinite(g).all():
+        raise ValueError("the latent has non-finite values")
+    return torch.round(g).clamp(0, GAIN_LEVELS - 1).to(torch.int64).reshape(-1).numpy()

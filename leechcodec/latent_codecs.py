@@ -38,14 +38,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from leechcodec.bitstream.ans import SymbolDecoder, SymbolEncoder
     from leechcodec.models import LeechCodecModel, ModelConfig
 
-__all__ = ["Quantized", "LatentCodec", "Leech24Codec", "BSQCodec", "ScalarCodec", "LATENT_CODECS",
-           "latent_codec_class", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX"]
+__all__ = ["Quantized", "LatentCodec", "Leech24Codec", "BSQCodec", "ScalarCodec", "GainShapeLeech24Codec",
+           "LATENT_CODECS", "latent_codec_class", "gain_likelihood", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX",
+           "GAIN_LEVELS", "GAIN_SCALE_MIN"]
 
 #: Grid step of the prior parameters a, b when they define coding probabilities.
 PARAM_STEP = 1.0 / 256
 #: Their coding range (part of the file format: the coder's integer tables span it).
 A_MAX = 16.0
 B_MIN, B_MAX = -4.0, 8.0
+#: Gain–shape tokens: the coded gain is an integer ``0 ≤ ĝ < GAIN_LEVELS`` (part of the format).
+GAIN_LEVELS = 64
+#: Lower bound of the gain prior's scale (the coder's smallest table scale, 0.11).
+GAIN_SCALE_MIN = 0.11
 
 
 class Quantized(NamedTuple):
@@ -252,8 +257,123 @@ class ScalarCodec(LatentCodec):
         return y_hat, {"means": means.numpy().ravel(), "scale_index": scale_idx, "symbols": q}
 
 
+def gain_likelihood(n: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
+    """Probability of the integer gains ``n`` (any float tensor of integer values, straight-
+    through gradients allowed) under a Gaussian ``N(μ, σ²)`` discretized to the integers
+    ``0..GAIN_LEVELS − 1`` with both tails folded onto the end points:
+    ``P(0) = Φ((½ − μ)/σ)``, ``P(n) = Φ((n + ½ − μ)/σ) − Φ((n − ½ − μ)/σ)``,
+    ``P(GAIN_LEVELS − 1) = 1 − Φ((GAIN_LEVELS − 1.5 − μ)/σ)``. ``σ`` is bounded below by
+    :data:`GAIN_SCALE_MIN`; the result by 1e-9 (as CompressAI bounds likelihoods). The
+    difference is taken on the tail that is small (upper tails above the mean), so
+    probabilities far from the mean keep their precision."""
+    sigma = sigma.clamp_min(GAIN_SCALE_MIN)
+    big = torch.full_like(n, 1e4)
+    lo = torch.where(n <= 0, -big, (n - 0.5 - mu) / sigma)
+    hi = torch.where(n >= GAIN_LEVELS - 1, big, (n + 0.5 - mu) / sigma)
+    ndtr = torch.special.ndtr
+    p = torch.where(n >= mu, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
+    return p.clamp_min(1e-9)
+
+
+class GainShapeLeech24Codec(Leech24Codec):
+    """Gain–shape Λ24: every 24-channel token ``t`` becomes ``ĝ · v/√32``, where ``v`` is the
+    Λ24-SQ codeword of ``t/‖t‖`` (the shape, with the exact Λ24 prior of the spherical
+    family) and ``ĝ = min(round(‖t‖), GAIN_LEVELS − 1)`` an integer gain with a
+    hyperprior-conditioned discretized Gaussian (:func:`gain_likelihood`, parameters
+    ``(μ, σ)`` per token). A token with ``ĝ = 0`` is zero and its shape is not coded.
+
+    h_s gives ``(a, b)`` per latent channel, as for Λ24-SQ, then ``(μ, σ)`` per token. The
+    training rate is the rate the coder pays: the gains' bits plus the shape bits of the
+    tokens with ``ĝ > 0``. Gradients: the gain's rounding is straight-through (in g_s's
+    input and in the gain's rate), the shape's as in Λ24-SQ; the indicator ``ĝ > 0`` that
+    switches a shape's bits on passes the gradient of ``clamp(‖t‖, 0, 1)``, so a token whose
+    norm is below 1 feels what its shape costs and can learn to be dropped.
+
+    Only coder profile 2 (format 1.1, exact prior) codes it; the integer h_s has 16
+    fractional bits here, and ``(A, B)`` are rounded from it exactly (:mod:`leechcodec.coding`).
+    """
+
+    name = "leech24gs"
+    out_bits = 16
+
+    @classmethod
+    def param_channels(cls, config: ModelConfig) -> int:
+        return 2 * config.latent_channels + 2 * config.tokens
+
+    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        m, k = self.config.latent_channels, self.config.tokens
+        a, b, mu, sigma = model.h_s(z_hat).split([m, m, k, k], dim=1)
+        return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX), mu, sigma
+
+    def quantize(self, model: LeechCodecModel, y: Tensor, params, training: bool) -> Quantized:
+        """``rate_input`` is ``(B, 24k + 2k, h, w)``: the shape codes (straight-through), the
+        gains ĝ (straight-through) and the shape-bit indicator; ``indices`` is ``(B, 2k, h, w)``:
+        the shape indices (0 where ĝ = 0), then the gains."""
+        with _float32(y):
+            y = y.float()
+            bsz, c, h, w = y.shape
+            k = self.config.tokens
+            q = model.quantizer(y)
+            g = self.gains(y)
+            n = torch.round(g.detach()).clamp(0, GAIN_LEVELS - 1)
+            g_hat = g + (n - g).detach()
+            y_hat = (q.y_hat.reshape(bsz, k, c // k, h, w) * g_hat[:, :, None]).reshape(y.shape)
+            soft = g.clamp(0, 1)
+            coded = (n > 0).float()
+            mask = coded + (soft - soft.detach())
+            indices = torch.cat([q.indices * coded.long(), n.long()], 1)
+            return Quantized(y_hat, torch.cat([q.codes, g_hat, mask], 1), indices)
+
+    def gains(self, y: Tensor) -> Tensor:
+        """Token norms ``‖t‖`` ``(B, k, h, w)`` float32 of a latent (the encoder rounds them;
+        the gradient stays finite at 0)."""
+        bsz, c, h, w = y.shape
+        k = self.config.tokens
+        return y.float().reshape(bsz, k, c // k, h, w).square().sum(2).clamp_min(1e-24).sqrt()
+
+    def unquantized(self, y: Tensor) -> Tensor:
+        return y.float()
+
+    def bits(self, model: LeechCodecModel, rate_input: Tensor, params) -> Tensor:
+        a, b, mu, sigma = (t.float() for t in params)
+        m, k = self.config.latent_channels, self.config.tokens
+        with _float32(a):
+            codes, g_hat, mask = rate_input.float().split([m, k, k], dim=1)
+            shape_bits = -model.token_log_prob(a, b, codes) / math.log(2)  # (B, k·h·w), token order
+            gain_bits = -torch.log2(gain_likelihood(g_hat, mu, sigma))
+            return (shape_bits * mask.flatten(1)).sum(1) + gain_bits.flatten(1).sum(1)
+
+    def encode(self, model, y, sym, profile, grid, enc) -> None:
+        from leechcodec import coding as codec
+
+        codec._require_exact_profile(self.name, profile)
+        idx = codec._token_indices(model, y)
+        gains = codec._token_gains(model, y)
+        ai, bi, mu_idx, scale_idx = codec._gain_shape_params(model, sym, grid)
+        codec._code_gains(gains, mu_idx, scale_idx, enc)
+        coded = gains > 0
+        codec._code_leech(idx[coded], ai[coded], bi[coded], enc, profile)
+
+    def decode(self, model, sym, profile, grid, dec, prior_device):
+        from leechcodec import coding as codec
+
+        codec._require_exact_profile(self.name, profile)
+        ai, bi, mu_idx, scale_idx = codec._gain_shape_params(model, sym, grid, prior_device)
+        gains = codec._decode_gains(mu_idx, scale_idx, dec)
+        coded = gains > 0
+        idx = np.zeros(len(gains), dtype=np.int64)
+        idx[coded] = codec._decode_leech(ai[coded], bi[coded], dec, profile)
+        k = model.config.tokens
+        unit = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, k, *grid))
+        g = torch.from_numpy(gains.astype(np.float32)).reshape(1, k, 1, *grid)
+        y_hat = (unit.reshape(1, k, -1, *grid) * g).reshape(unit.shape)
+        return y_hat, {"A": ai, "B": bi, "gain_mean_index": mu_idx, "scale_index": scale_idx, "gains": gains,
+                       "symbols": idx}
+
+
 #: Family name → latent codec class. Register a new family here.
-LATENT_CODECS: dict[str, type[LatentCodec]] = {c.name: c for c in (Leech24Codec, BSQCodec, ScalarCodec)}
+LATENT_CODECS: dict[str, type[LatentCodec]] = {
+    c.name: c for c in (Leech24Codec, BSQCodec, ScalarCodec, GainShapeLeech24Codec)}
 
 
 def latent_codec_class(name: str) -> type[LatentCodec]:

@@ -29,8 +29,13 @@ TINY_BUDGET = {"steps": 0, "batch": 0, "crop": 0, "crops_seen": 0, "pixels_seen"
                "device": "none (seeded, untrained)"}
 
 
+#: Scales of the tiny gain–shape model's two tokens (its last g_a layer's weights are multiplied
+#: by them): token norms near 0.5 (a mix of gains 0 and 1) and near 2.
+GAIN_SHAPE_LATENT_GAINS = (1.85, 8.0)
+
+
 def make_tiny_zoo(folder: Path) -> Path:
-    """Export three tiny seeded, untrained models (Λ24, BSQ and scalar) into ``folder``."""
+    """Export four tiny seeded, untrained models (Λ24, BSQ, scalar, gain–shape Λ24) into ``folder``."""
     import torch
 
     from leechcodec.models import LeechCodecModel, ModelConfig
@@ -54,6 +59,18 @@ def make_tiny_zoo(folder: Path) -> Path:
         model.h_s[-1].bias[m:].copy_(torch.logspace(-1.5, 2, m))
     export_weights(model, folder, "tiny-scalar", 1, "scalar", 0.01, TINY_BUDGET, {"note": "seeded test fixture"},
                    fmt="pt")
+    torch.manual_seed(0)
+    cfg = ModelConfig(quantizer="leech24gs", tokens=2, channels=16, hyper_channels=8)
+    model = LeechCodecModel(cfg)
+    with torch.no_grad():  # token norms of a few units (some round to 0), gain priors around them
+        m, k = cfg.latent_channels, cfg.tokens
+        for t, factor in enumerate(GAIN_SHAPE_LATENT_GAINS):
+            model.g_a[-1].weight[24 * t : 24 * (t + 1)].mul_(factor)
+        model.h_s[-1].bias[: 2 * m].normal_(0, 0.5)
+        model.h_s[-1].bias[2 * m : 2 * m + k].copy_(torch.tensor([0.3, 2.0]))
+        model.h_s[-1].bias[2 * m + k :].copy_(torch.tensor([0.5, 1.5]))
+    export_weights(model, folder, "tiny-gainshape", 1, "leech24gs", 0.01, TINY_BUDGET,
+                   {"note": "seeded test fixture"}, fmt="pt")
     return folder
 
 

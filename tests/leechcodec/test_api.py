@@ -43,12 +43,12 @@ def test_import_stays_light():
 def test_exports_resolve():
     for name in leechcodec.__all__:
         assert getattr(leechcodec, name) is not None
-    assert set(leechcodec.LATENT_CODECS) == {"leech24", "bsq", "scalar"}
+    assert set(leechcodec.LATENT_CODECS) == {"leech24", "bsq", "scalar", "leech24gs"}
     with pytest.raises(AttributeError):
         leechcodec.no_such_name
 
 
-@pytest.mark.parametrize("family", ["leech24", "bsq", "scalar"])
+@pytest.mark.parametrize("family", ["leech24", "bsq", "scalar", "leech24gs"])
 def test_own_model_round_trip_and_identity(family):
     torch.manual_seed(0)
     net = leechcodec.LeechCodecModel(leechcodec.ModelConfig(quantizer=family, tokens=1, channels=8, hyper_channels=8))

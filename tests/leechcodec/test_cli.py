@@ -40,7 +40,8 @@ def test_models_json(tiny_zoo, capsys):
     assert main(["models", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert {(e["name"], e["quality"], e["quantizer"]) for e in entries} == {
-        ("tiny-leech", 1, "leech24"), ("tiny-bsq", 1, "bsq"), ("tiny-scalar", 1, "scalar")}
+        ("tiny-leech", 1, "leech24"), ("tiny-bsq", 1, "bsq"), ("tiny-scalar", 1, "scalar"),
+        ("tiny-gainshape", 1, "leech24gs")}
     for e in entries:
         assert BUDGET_KEYS <= set(e["budget"]) and e["key"] == f"{e['name']}.q{e['quality']}"
 
@@ -50,7 +51,8 @@ def test_models_table(tiny_zoo, capsys):
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == ["model", "quality", "quantizer", "λ", "steps", "file"]
     assert sorted(r.split()[:3] + r.split()[4:5] for r in rows) == [
-        ["tiny-bsq", "1", "bsq", "0"], ["tiny-leech", "1", "leech24", "0"], ["tiny-scalar", "1", "scalar", "0"]]
+        ["tiny-bsq", "1", "bsq", "0"], ["tiny-gainshape", "1", "leech24gs", "0"], ["tiny-leech", "1", "leech24", "0"],
+        ["tiny-scalar", "1", "scalar", "0"]]
 
 
 def test_shipped_registry_lists_full_budgets(monkeypatch, capsys):

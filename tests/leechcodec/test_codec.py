@@ -57,7 +57,7 @@ def test_file_size_close_to_information_content(tiny_zoo, name):
     assert bits <= 1.01 * res.ideal_bits + 8 * 64 + 2 * 56  # header ≤ 64 B; end markers of 2 streams
 
 
-@pytest.mark.parametrize("name", ["tiny-leech", "tiny-bsq", "tiny-scalar"])
+@pytest.mark.parametrize("name", ["tiny-leech", "tiny-bsq", "tiny-scalar", "tiny-gainshape"])
 def test_golden_bytes(tiny_zoo, name):
     """Format 1.1 (exact prior): the bytes are pinned for every family."""
     entry, model = load_model(name, 1)
@@ -168,7 +168,7 @@ def test_models_listing_json(tiny_zoo):
 
     entries = [e.to_json() for e in list_models()]
     assert {(e["name"], e["quantizer"]) for e in entries} == {
-        ("tiny-leech", "leech24"), ("tiny-bsq", "bsq"), ("tiny-scalar", "scalar")}
+        ("tiny-leech", "leech24"), ("tiny-bsq", "bsq"), ("tiny-scalar", "scalar"), ("tiny-gainshape", "leech24gs")}
     json.dumps(entries)
 
 
@@ -212,7 +212,7 @@ def test_crafted_headers_are_refused_before_the_work(tiny_zoo, monkeypatch):
         compress(model, entry, np.zeros((1 << 13, (1 << 13) + 1, 3), np.uint8))
 
 
-@pytest.mark.parametrize("name", MODELS + ["tiny-scalar"])
+@pytest.mark.parametrize("name", MODELS + ["tiny-scalar", "tiny-gainshape"])
 def test_tiles_decode_like_one_piece(tiny_zoo, monkeypatch, name):
     """Large images are coded in tiles of the latent grid with a halo: the same tokens and,
     up to float rounding (±1), the same pixels as the one-piece transforms, with no seam."""

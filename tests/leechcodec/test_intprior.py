@@ -12,7 +12,7 @@ from leechcodec.zoo import load_model
 
 from ..tolerances import TOL_F32
 
-FAMILIES = ["tiny-leech", "tiny-bsq", "tiny-scalar"]
+FAMILIES = ["tiny-leech", "tiny-bsq", "tiny-scalar", "tiny-gainshape"]
 
 
 def _symbols(model, h: int, w: int, seed: int, extreme: bool = False) -> np.ndarray:
@@ -31,7 +31,7 @@ def test_torch_equals_numpy(tiny_zoo, name, extreme):
     _, model = load_model(name, 1)
     z = intprior.z_integers(model, _symbols(model, 5, 7, seed=3, extreme=extreme))
     ref = intprior.hyper_synthesis(model, z)
-    assert ref.shape == (2 * model.config.latent_channels, 20, 28) and ref.dtype == np.int64
+    assert ref.shape == (model.latent_codec.param_channels(model.config), 20, 28) and ref.dtype == np.int64
     assert np.array_equal(intprior.hyper_synthesis_torch(model, z), ref)
 
 

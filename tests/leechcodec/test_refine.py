@@ -22,7 +22,7 @@ from leechcodec.zoo import load_model
 
 from ..conftest import random_image
 
-MODELS = ["tiny-leech", "tiny-bsq", "tiny-scalar"]
+MODELS = ["tiny-leech", "tiny-bsq", "tiny-scalar", "tiny-gainshape"]
 
 
 def _padded(model, rgb: np.ndarray) -> torch.Tensor:
@@ -102,8 +102,8 @@ def test_refined_file_decodes_to_the_refined_latents(tiny_zoo, name):
             sym = codec._code_hyper(model, r.z, ans.SymbolEncoder())  # the coder's means (exact prior)
             means, _ = codec._gaussian_params(model, sym, container.PROFILE_EXACT_ANS32_P24, tuple(r.y.shape[2:]))
             y_hat = torch.round(r.y - means) + means
-        else:
-            y_hat = model.quantizer(r.y).y_hat
+        else:  # Λ24, BSQ, gain–shape Λ24: the quantized latent does not depend on the prior
+            y_hat = model.latent_codec.quantize(model, r.y, None, False).y_hat
         x_hat = model.g_s(y_hat)
     expect = (x_hat[0, :, :40, :72].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.array_equal(out, expect)

@@ -18,7 +18,7 @@ from ...conftest import random_image
 
 def test_decode_matrix(tiny_zoo, tmp_path):
     files, expected = [], {}
-    for name in ("tiny-leech", "tiny-bsq", "tiny-scalar"):
+    for name in ("tiny-leech", "tiny-bsq", "tiny-scalar", "tiny-gainshape"):
         entry, model = load_model(name, 1)
         for k, (h, w) in enumerate([(70, 129), (33, 17)]):
             data = compress(model, entry, random_image(h, w, seed=10 + k)).data
