@@ -8,7 +8,8 @@ Everything that decides a coding probability in a profile-2 ``.lq`` file comes f
 2. h_s quantized after training (:mod:`leechcodec.kernels.intnet`): hidden activations with
    :data:`HIDDEN_BITS` fractional bits, clamped to ``[0, 2**HIDDEN_CLAMP_BITS)`` in real
    units; the output on the family's grid: 2**-8 (= ``PARAM_STEP``) for the Λ24 / BSQ
-   parameters ``(A, B)``, 2**-16 for the scalar family's ``(means, scales)``.
+   parameters ``(A, B)``, 2**-16 for the scalar family's ``(means, scales)`` and for all the
+   gain–shape family's outputs (``leechcodec.coding`` rounds its ``(A, B)`` to 2**-8 exactly).
 3. The family's own clamps on those integers (Λ24 / BSQ: ``|A| ≤ A_MAX·256``,
    ``B_MIN·256 ≤ B ≤ B_MAX·256``).
 

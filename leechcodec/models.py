@@ -3,7 +3,7 @@
     x ─ g_a ─► y (B, D·k, H/16, W/16) ─ quantizer ─► codes, indices ─ g_s ─► x̂
                      └ h_a ─► z ─ EntropyBottleneck ─► ẑ ─ h_s ─► 2 parameters per latent channel
 
-Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottleneck):
+Four quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottleneck):
 
 - ``leech24`` (Λ24-SQ) and ``bsq``: the prior over each token's codewords is the exact
   coordinate-factorized family of :mod:`leechcodec.prior`; its parameters ``(a, b)`` are
@@ -17,6 +17,9 @@ Three quantizer families share every transform (g_a, g_s, h_a, h_s, EntropyBottl
   newer models do; in eval mode the rate is that of the rounded latent. The coder puts the
   scale on a fixed table (:mod:`leechcodec.coding`), so it pays the training rate up to
   that quantization of the scale.
+- ``leech24gs`` (gain–shape Λ24): each token is an integer gain times a Λ24-SQ shape; h_s
+  gives ``(a, b)`` per latent channel and a Gaussian ``(μ, σ)`` per token for the gain, and
+  a token whose gain is 0 codes no shape (:class:`leechcodec.latent_codecs.GainShapeLeech24Codec`).
 """
 
 from __future__ import annotations
@@ -71,7 +74,8 @@ class ModelOutput(NamedTuple):
     x_hat: Tensor  # (B, 3, H, W)
     token_bits: Tensor  # (B,) bits of all tokens (scalar: of all latents) of each image under the prior
     hyper_bits: Tensor  # (B,) bits of the hyper-latents
-    indices: Tensor  # (B, k, h, w) int64 codeword indices; scalar: (B, 24·k, h, w) integers round(y − μ)
+    indices: Tensor  # (B, k, h, w) int64 codeword indices; scalar: (B, 24·k, h, w) integers round(y − μ);
+    # gain–shape: (B, 2k, h, w), the shape indices (0 where the gain is 0), then the gains
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
