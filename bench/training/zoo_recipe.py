@@ -1,4 +1,4 @@
-"""The model zoo recipe: Λ24-SQ, BSQ and scalar quantization at six rates, equal budgets.
+"""The model zoo recipe: gain–shape Λ24, Λ24-SQ, BSQ and scalar quantization at six rates, equal budgets.
 
 ``python -m leechcodec.bench.training.zoo_recipe train --data DIR`` (runs in :data:`DEFAULT_RUNS`) trains every
 model of :data:`RECIPE` that is not finished yet (each one a ``leechcodec train`` run in
@@ -7,10 +7,11 @@ its own process, so an interrupted recipe resumes where it stopped), and
 checkpoints into the package zoo (registry entry with sha256, budget and the exact
 training command).
 
-The three families differ only in the quantizer: the transforms (g_a, g_s), the prior
+The families differ only in the quantizer (the gain–shape family's h_s has 2k more output
+channels, its gain prior's (μ, σ) per token): the transforms (g_a, g_s), the prior
 network (h_a, h_s, EntropyBottleneck), the number of tokens k per latent position, λ, data,
 seed, steps, batch and crop size are identical at every quality. The latent has D·k
-channels, D being the token dimension: 24 for Λ24-SQ and scalar, 18 for BSQ (L = 18 bits
+channels, D being the token dimension: 24 for Λ24-SQ, gain–shape and scalar, 18 for BSQ (L = 18 bits
 per token, a capacity of 18 bits against Λ24's log2 196,560 = 17.58).
 """
 

@@ -1,10 +1,11 @@
-"""The zoo report: Λ24-SQ against BSQ and scalar quantization at equal budget, on Kodak.
+"""The zoo report: gain–shape Λ24, Λ24-SQ, BSQ and scalar quantization at equal budget, on Kodak.
 
 ``python -m leechcodec.bench.training.zoo_report bench/results/kodak`` reads the harness result
-files of the three zoo families (``leech24.json``, ``bsq.json``, ``scalar.json``, made by
-``leechcodec bench --dataset kodak --codecs leech24 bsq scalar``) and of the classic
-anchors found beside them, and writes ``zoo_report.md`` (RD points, BD-rates, the paper
-comparison) and ``zoo_rd.png``/``.svg`` into the same folder. Every number in the report
+files of the zoo families (``leech24gs.json``, ``leech24.json``, ``bsq.json``, ``scalar.json``,
+made by ``leechcodec bench --dataset kodak --codecs leech24gs leech24 bsq scalar``) and of the
+classic anchors found beside them, and writes ``zoo_report.md`` (RD points, BD-rates between
+every pair of families, the gain–shape targets, the paper comparison) and
+``zoo_rd.png``/``.svg`` into the same folder. Every number in the report
 comes from those files; nothing is typed in except the paper's published point.
 
 The report also places the default model (``leech24-hyper.json``) and its encoder-side
@@ -26,9 +27,9 @@ from leechcodec.bench.curves import Curve, curve_from_result
 from leechcodec.bench.learned import REFINE_SEP, split_learned_name
 from leechcodec.bench.results import load_result
 from leechcodec.bench.sanity import matched_bpp_deltas
-from leechcodec.latent_codecs import BSQCodec, Leech24Codec, ScalarCodec
+from leechcodec.latent_codecs import BSQCodec, GainShapeLeech24Codec, Leech24Codec, ScalarCodec
 
-__all__ = ["PAPER_POINT", "OURS", "FAMILIES", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point",
+__all__ = ["PAPER_POINT", "OURS", "GAIN_SHAPE", "FAMILIES", "GAIN_SHAPE_TARGETS", "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_ANCHORS", "nearest_point",
            "default_model_lines", "report", "main"]
 
 #: The paper's Λ24-SQ Kodak point: a fixed-length code of 17.585 bits per token.
@@ -36,7 +37,13 @@ PAPER_POINT = {"bpp": 0.2747, "psnr": 29.63}
 #: The family the others are measured against, and every zoo family (its result file is named
 #: after it) with its label in tables and plots.
 OURS = Leech24Codec.name
-FAMILIES = ((OURS, "Λ24-SQ"), (BSQCodec.name, "BSQ (L = 18)"), (ScalarCodec.name, "scalar (Gaussian hyperprior)"))
+GAIN_SHAPE = GainShapeLeech24Codec.name
+FAMILIES = ((GAIN_SHAPE, "Λ24 gain–shape"), (OURS, "Λ24-SQ"), (BSQCodec.name, "BSQ (L = 18)"),
+            (ScalarCodec.name, "scalar (Gaussian hyperprior)"))
+#: The gain–shape family's targets: BD-rate (PSNR, Akima) at most this against each family.
+GAIN_SHAPE_TARGETS = {OURS: -25.0, ScalarCodec.name: 0.0}
+#: ... and at least this PSNR range from its lowest to its highest rate point (dB).
+GAIN_SHAPE_MIN_RANGE_DB = 6.0
 ANCHORS = ("jpeg420", "hevc444")
 DEFAULT_MODEL_FILE = "leech24-hyper"
 
@@ -147,24 +154,49 @@ def load_curves(folder: Path) -> tuple[dict[str, Curve], list[Curve]]:
     return curves, anchors
 
 
+def gain_shape_lines(curves: dict[str, Curve]) -> list[str]:
+    """The gain–shape family's targets, met or not (empty without its result file)."""
+    if GAIN_SHAPE not in curves:
+        return []
+    gs = curves[GAIN_SHAPE]
+    lines = ["| target | measured | met |", "|---|---:|:---:|"]
+    for name, limit in GAIN_SHAPE_TARGETS.items():
+        if name in curves:
+            bd = bd_rate(curves[name], gs, "psnr")
+            value = bd.value
+            met = "n/a" if value is None else ("yes" if value <= limit else "no")
+            lines.append(f"| BD-rate (PSNR) against {curves[name].label} ≤ {limit:+.0f} % | {bd.cell()} | {met} |")
+    span = float(gs.psnr.max() - gs.psnr.min())
+    lines.append(f"| PSNR from the lowest to the highest rate point ≥ +{GAIN_SHAPE_MIN_RANGE_DB:.0f} dB "
+                 f"| {span:+.2f} dB ({gs.psnr.min():.2f} → {gs.psnr.max():.2f}) "
+                 f"| {'yes' if span >= GAIN_SHAPE_MIN_RANGE_DB else 'no'} |")
+    return lines
+
+
 def report(folder: Path) -> str:
     """The markdown report for the result files in ``folder``."""
     curves, anchors = load_curves(folder)
     ours = curves[OURS]
-    others = [c for n, c in curves.items() if n != OURS]
-    out = ["# Zoo report: Λ24-SQ vs BSQ vs scalar quantization (Kodak, equal budget)", "",
-           f"Result files: `{folder}`. Negative BD-rate: Λ24-SQ needs fewer bits for the same quality.", "",
-           "## Λ24-SQ BD-rates", ""]
-    out += _bd_lines(ours, others + anchors)
-    out += ["", "BD-rates interpolate log-rate over the overlapping quality range (bjontegaard package; "
+    labels = " vs ".join(c.label for c in curves.values())
+    out = [f"# Zoo report: {labels} (Kodak, equal budget)", "",
+           f"Result files: `{folder}`. Negative BD-rate: the family in the heading needs fewer bits for the "
+           "same quality than the one in the row.", ""]
+    targets = gain_shape_lines(curves)
+    if targets:
+        out += ["## Gain–shape Λ24: the targets", ""] + targets + [""]
+    first = True
+    for name, curve in curves.items():
+        rest = [c for n, c in curves.items() if n != name]
+        out += [f"## {curve.label} BD-rates", ""] + _bd_lines(curve, rest + anchors) + [""]
+        if first:
+            out += ["BD-rates interpolate log-rate over the overlapping quality range (bjontegaard package; "
             "Akima is the harness's standard, PCHIP shows how much the value depends on the interpolant); "
             "† marks an overlap below 50 %; n/a: fewer than 4 points that raise quality, or no overlap. "
             "BD-PSNR: mean PSNR difference at equal rate, interpolating PSNR over the overlapping log-rate "
             "range (positive: this family is better; it needs overlapping rates, not qualities). "
             "ΔPSNR at matched bpp: mean PSNR difference at this family's points inside the other curve's "
             "bpp range, the other curve interpolated linearly in log bpp.", ""]
-    for other in others:
-        out += [f"## {other.label} BD-rates", ""] + _bd_lines(other, anchors) + [""]
+            first = False
     i = nearest_point(ours, PAPER_POINT["bpp"])
     out += ["## Next to the paper", "",
             "| | bpp | PSNR (dB) |", "|---|---:|---:|",
@@ -199,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         from leechcodec.bench.plot import plot_rd
 
         curves, anchors = load_curves(args.folder)
-        plot_rd(list(curves.values()) + anchors, args.folder / "zoo_rd.png", title="Kodak: zoo at equal budget", xmax=1.2)
+        plot_rd(list(curves.values()) + anchors, args.folder / "zoo_rd.png", title="Kodak: zoo at equal budget", xmax=1.6)
     return 0
 
 

@@ -36,6 +36,24 @@ def test_report_bd_rates_on_known_curves(tmp_path: Path) -> None:
     assert f"| {curves['leech24'].bpp[i]:.4f} | {curves['leech24'].psnr[i]:.2f} |" in text
 
 
+def test_gain_shape_targets_on_known_curves(tmp_path: Path) -> None:
+    """Gain–shape at 0.7× Λ24-SQ's rate (BD-rate −30 %: met) and at 1.1× scalar's (+10 %:
+    missed); the PSNR span is the curve's own."""
+    src = RESULTS / "jpeg420.json"
+    _scaled_copy(src, tmp_path / "leech24gs.json", "leech24gs", 0.7)
+    _scaled_copy(src, tmp_path / "leech24.json", "leech24", 1.0)
+    _scaled_copy(src, tmp_path / "scalar.json", "scalar", 0.7 / 1.1)
+    text = zoo_report.report(tmp_path)
+    assert "| BD-rate (PSNR) against Λ24-SQ ≤ -25 % | -30.0 % | yes |" in text
+    assert "| BD-rate (PSNR) against scalar (Gaussian hyperprior) ≤ +0 % | +10.0 % | no |" in text
+    psnr = zoo_report.load_curves(tmp_path)[0]["leech24gs"].psnr
+    span = psnr.max() - psnr.min()
+    assert f"| {span:+.2f} dB ({psnr.min():.2f} → {psnr.max():.2f}) | {'yes' if span >= 6 else 'no'} |" in text
+    # Every pair: each family has its own BD-rate table against the others.
+    for label in ("Λ24 gain–shape", "Λ24-SQ", "scalar (Gaussian hyperprior)"):
+        assert f"## {label} BD-rates" in text
+
+
 def test_report_cli_writes_files_and_refuses_without_leech24(tmp_path: Path, capsys) -> None:
     assert zoo_report.main([str(tmp_path), "--no-plot"]) == 2
     assert "leech24.json" in capsys.readouterr().err
