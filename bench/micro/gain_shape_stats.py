@@ -1,0 +1,103 @@
+"""Where the bits of a gain–shape Λ24 model go: gains against shapes, and how many tokens are dropped.
+
+    LEECHCODEC_DATA=../shared/data python -m leechcodec.bench.micro.gain_shape_stats \\
+        [--model leech24gs] [--images 24] [--out bench/results/gain_shape_stats.json]
+
+For every quality of the zoo model, over the first ``--images`` Kodak images, the record gives
+the share of tokens whose gain is 0 (no shape coded), the gain histogram, and the coder's
+own bits (its 24-bit integer model, as in the file) split into hyper-latents, gains and
+shapes: per image, per token, and per coded shape. Every number comes from encoding the
+images with the exact coder; nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+#: Gains at or above this are pooled in the histogram's last bin.
+HIST_BINS = 8
+
+
+def _bits(symbols: np.ndarray, rows: np.ndarray) -> float:
+    from leechcodec.bitstream import ans
+
+    freq = ans.quantized_frequencies(rows)[np.arange(len(symbols)), symbols]
+    return float(np.sum(ans.PRECISION - np.log2(freq)))
+
+
+def model_stats(model, images: list[np.ndarray]) -> dict:
+    """Bits and gains of one gain–shape model over ``images`` (the coder's accounting)."""
+    from leechcodec import coding
+    from leechcodec.bitstream import container
+
+    tokens = dropped = 0
+    hist = np.zeros(HIST_BINS, dtype=np.int64)
+    hyper = gains_bits = shape_bits = pixels = 0.0
+    coded_shapes = 0
+    for rgb in images:
+        enc = model.compress(rgb)
+        _, p = model.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
+                                container.PROFILE_EXACT_ANS32_P24)
+        g = p["gains"]
+        g_bits = _bits(g, coding._gain_tables(p["gain_mean_index"], p["scale_index"]))
+        tokens += len(g)
+        dropped += int((g == 0).sum())
+        coded_shapes += int((g > 0).sum())
+        hist += np.bincount(np.minimum(g, HIST_BINS - 1), minlength=HIST_BINS)
+        hyper += enc.hyper_ideal_bits
+        gains_bits += g_bits
+        shape_bits += enc.ideal_bits - enc.hyper_ideal_bits - g_bits
+        pixels += rgb.shape[0] * rgb.shape[1]
+    return {"tokens": tokens, "share_gain_zero": dropped / tokens,
+            "gain_histogram": {**{str(i): int(hist[i]) for i in range(HIST_BINS - 1)}, f"{HIST_BINS - 1}+": int(hist[-1])},
+            "bpp_ideal": (hyper + gains_bits + shape_bits) / pixels, "bpp_hyper": hyper / pixels,
+            "bpp_gains": gains_bits / pixels, "bpp_shapes": shape_bits / pixels,
+            "bits_per_gain": gains_bits / tokens, "bits_per_coded_shape": shape_bits / max(coded_shapes, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import leechcodec
+    from leechcodec.bench.datasets import list_images
+    from leechcodec.imageio import load_image
+    from leechcodec.zoo import list_models
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="leech24gs")
+    p.add_argument("--images", type=int, default=24)
+    p.add_argument("--data-dir", type=Path, default=None, help="Kodak folder (default: $LEECHCODEC_DATA/kodak)")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gain_shape_stats.json")
+    args = p.parse_args(argv)
+    folder = args.data_dir or Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "kodak"
+    paths = list_images(folder)[: args.images] if folder.is_dir() else []
+    if not paths:
+        print(f"error: no images in {folder}", file=sys.stderr)
+        return 2
+    images = [load_image(path) for path in paths]
+    qualities = sorted(e.quality for e in list_models() if e.name == args.model)
+    if not qualities:
+        print(f"error: no zoo model named {args.model!r}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    record = {"model": args.model, "images": len(images), "dataset": str(folder), "qualities": {}}
+    print(f"{'q':>2} {'bpp':>7} {'hyper':>7} {'gains':>7} {'shapes':>7} {'ĝ = 0':>6} {'bits/gain':>9} {'bits/shape':>10}")
+    for q in qualities:
+        s = model_stats(leechcodec.load_model(args.model, q), images)
+        record["qualities"][str(q)] = s
+        print(f"{q:>2} {s['bpp_ideal']:7.4f} {s['bpp_hyper']:7.4f} {s['bpp_gains']:7.4f} {s['bpp_shapes']:7.4f} "
+              f"{s['share_gain_zero']:6.1%} {s['bits_per_gain']:9.2f} {s['bits_per_coded_shape']:10.2f}", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

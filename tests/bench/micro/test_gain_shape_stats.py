@@ -1,0 +1,33 @@
+"""The gain–shape statistics: the coder's bits split into hyper, gains and shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from leechcodec import coding
+from leechcodec.bench.micro import gain_shape_stats
+from leechcodec.models import pad_to_multiple
+from leechcodec.zoo import load_model
+
+from ...conftest import random_image
+
+
+def test_stats_add_up_to_the_coder_bits(tiny_zoo):
+    _, model = load_model("tiny-gainshape", 1)
+    images = [random_image(128, 192, seed=7), random_image(40, 56, seed=1)]
+    s = gain_shape_stats.model_stats(model, images)
+    pixels = sum(im.shape[0] * im.shape[1] for im in images)
+    ideal = sum(model.compress(im).ideal_bits for im in images) / pixels
+    assert s["bpp_ideal"] == pytest.approx(ideal, rel=1e-12)
+    assert s["bpp_hyper"] + s["bpp_gains"] + s["bpp_shapes"] == pytest.approx(s["bpp_ideal"], rel=1e-12)
+    gains = []
+    for im in images:
+        with torch.no_grad():
+            y = model.g_a(pad_to_multiple(torch.from_numpy(im.copy()).permute(2, 0, 1)[None].float() / 255, 16))
+        gains.append(coding._token_gains(model, y))
+    g = np.concatenate(gains)
+    assert s["tokens"] == len(g) and s["share_gain_zero"] == pytest.approx((g == 0).mean())
+    assert sum(s["gain_histogram"].values()) == len(g) and s["gain_histogram"]["2"] == int((g == 2).sum())
+    assert s["bits_per_gain"] > 0 and s["bits_per_coded_shape"] > 0
