@@ -34,6 +34,8 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+from leechcodec.zoo import file_digest
+
 log = logging.getLogger(__name__)
 
 DATA_ENV = "LEECHCODEC_DATA"
@@ -111,19 +113,11 @@ class Dataset:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def file_md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def _checksum_text(filename: str) -> str:

@@ -58,12 +58,17 @@ class ZooEntry:
                 "provenance": self.provenance}
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB blocks (``algorithm``: a :mod:`hashlib` name)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    return file_digest(path, "sha256")
 
 
 def zoo_dir() -> Path:
