@@ -157,12 +157,15 @@ def stored_tensor(value, float16: bool = True):
 def write_safetensors(model, path: Path, float16: bool = True) -> None:
     """The model's config and state dict as a safetensors file (no pickle: a JSON header and
     raw little-endian tensors). With ``float16``, floating tensors of at least
-    :data:`FLOAT16_MIN_ELEMENTS` elements are rounded to float16."""
-    from safetensors.numpy import save_file
+    :data:`FLOAT16_MIN_ELEMENTS` elements are rounded to float16. Written atomically, with the
+    usual file permissions (safetensors' own ``save_file`` makes owner-only files)."""
+    from safetensors.numpy import save
+
+    from leechcodec.fileio import atomic_write_bytes
 
     tensors = {k: stored_tensor(v, float16).numpy() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={"format": "leechcodec-weights-2",
-                                            "config": json.dumps(model.config.to_dict(), sort_keys=True)})
+    atomic_write_bytes(path, save(tensors, metadata={"format": "leechcodec-weights-2",
+                                                     "config": json.dumps(model.config.to_dict(), sort_keys=True)}))
 
 
 def read_safetensors(path: str | Path) -> tuple[dict, dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -30,6 +31,9 @@ def test_safetensors_round_trip(model, tmp_path, monkeypatch, float16):
     entry = zoo.export_weights(model, tmp_path, "st", 1, "leech24", 0.01, TINY_BUDGET, {}, float16=float16)
     path = tmp_path / entry.file
     assert path.suffix == ".safetensors"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a package file others can read
     n = struct.unpack("<Q", path.read_bytes()[:8])[0]  # a JSON header, then raw tensors: no pickle
     header = json.loads(path.read_bytes()[8 : 8 + n])
     assert header["__metadata__"]["format"] == "leechcodec-weights-2"
