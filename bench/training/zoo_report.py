@@ -2,7 +2,7 @@
 
 ``python -m leechcodec.bench.training.zoo_report bench/results/kodak`` reads the harness result
 files of the zoo families (``leech24gs.json``, ``leech24.json``, ``bsq.json``, ``scalar.json``,
-made by ``leechcodec bench --dataset kodak --codecs leech24gs leech24 bsq scalar``) and of the
+made by ``leechcodec bench --dataset kodak --codecs leech24gs,leech24,bsq,scalar``) and of the
 classic anchors found beside them, and writes ``zoo_report.md`` (RD points, BD-rates between
 every pair of families, the gain–shape targets, the paper comparison) and
 ``zoo_rd.png``/``.svg`` into the same folder. Every number in the report
