@@ -61,7 +61,7 @@ def test_shipped_registry_lists_full_budgets(monkeypatch, capsys):
     entries = json.loads(capsys.readouterr().out)
     assert entries
     for e in entries:
-        assert e["quantizer"] in ("leech24", "bsq", "scalar") and BUDGET_KEYS <= set(e["budget"])
+        assert e["quantizer"] in ("leech24", "bsq", "scalar", "leech24gs") and BUDGET_KEYS <= set(e["budget"])
 
 
 def test_refuses_to_overwrite_without_force(tiny_zoo, png, tmp_path, capsys):
