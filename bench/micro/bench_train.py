@@ -100,7 +100,8 @@ def strip_quantizer_and_prior(model: LeechCodecModel) -> None:
         model.gaussian_conditional = _NoGaussian()
     else:
         model.quantizer = _NoQuantizer(model.quantizer.dim, model.quantizer.scale)
-        model.token_log_prob = lambda a, b, codes: (a * codes - b * codes * codes).flatten(1)
+        # (B, k·h·w), one value per token, as the real prior (the gain–shape rate masks it per token).
+        model.token_log_prob = lambda a, b, codes: model.tokens_of(a * codes - b * codes * codes).sum(-1)
 
 
 @contextmanager
