@@ -56,11 +56,12 @@ default) computes every number that decides a probability exactly; profile 1 (fo
    for B), then the clamps of step 2. The gain prior's mean is ``μ = I/16`` with
    ``I = ⌊(M + 2**11) / 2**12⌋`` clamped to ``[−128, 16·(GAIN_LEVELS + 8)]``; its scale is
    the :data:`SCALE_TABLE` entry chosen from ``σ = S·2**-16`` as in step 4. Each token first
-   codes its gain ``ĝ ∈ [0, GAIN_LEVELS)`` (all tokens, token order, blocks of 4,096) with
+   codes its gain level ``ĝ ∈ [0, GAIN_LEVELS)`` (all tokens, token order, blocks of 4,096) with
    the folded discretized Gaussian of ``leechcodec.latent_codecs.gain_likelihood`` at
    ``(I/16, σ_j)``, float64 from ``math.erfc`` (upper tails above the mean). Then the
    tokens with ``ĝ > 0``, in token order, code their shapes as in step 3. The decoder
-   rebuilds ``ŷ = ĝ · v/√32`` (float32) and 0 where ``ĝ = 0``.
+   rebuilds ``ŷ = ĝ·s · v/√32`` (float32), ``s = 2^-gain_frac_bits`` the model's gain step
+   (1 by default), and 0 where ``ĝ = 0``.
 
 The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
 the hyper stream, chunk 1 the token (scalar: latent) stream.
@@ -514,7 +515,8 @@ def _decode_gains(mu_idx: np.ndarray, scale_idx: np.ndarray, dec: ans.SymbolDeco
 
 
 def _token_gains(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
-    """The encoder's gains ``min(round(‖t‖), GAIN_LEVELS − 1)`` ``(k·h'·w',)`` int64, token order."""
+    """The encoder's gain levels ``min(round(‖t‖ / s), GAIN_LEVELS − 1)`` ``(k·h'·w',)`` int64,
+    token order (``s`` the model's gain step)."""
     g = model.latent_codec.gains(y)[0]
     if not torch.isfinite(g).all():
         raise ValueError("the latent has non-finite values")

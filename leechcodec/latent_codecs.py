@@ -278,7 +278,8 @@ def gain_likelihood(n: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
 class GainShapeLeech24Codec(Leech24Codec):
     """Gain–shape Λ24: every 24-channel token ``t`` becomes ``ĝ · v/√32``, where ``v`` is the
     Λ24-SQ codeword of ``t/‖t‖`` (the shape, with the exact Λ24 prior of the spherical
-    family) and ``ĝ = min(round(‖t‖), GAIN_LEVELS − 1)`` an integer gain with a
+    family) and ``ĝ = s · min(round(‖t‖ / s), GAIN_LEVELS − 1)`` a gain of step
+    ``s = 2^-gain_frac_bits`` (1 unless the model says otherwise), its level an integer with a
     hyperprior-conditioned discretized Gaussian (:func:`gain_likelihood`, parameters
     ``(μ, σ)`` per token). A token with ``ĝ = 0`` is zero and its shape is not coded.
 
@@ -295,6 +296,18 @@ class GainShapeLeech24Codec(Leech24Codec):
 
     name = "leech24gs"
     out_bits = 16
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        #: Training only: the gain's rate sees ``‖t‖ + U(−½, ½)`` (as the scalar family's rate
+        #: sees its latent) instead of the straight-through rounded gain. Set by ``leechcodec
+        #: train --gain-noise``; the coder and g_s always get the rounded gain.
+        self.gain_noise = False
+
+    @property
+    def gain_step(self) -> float:
+        """The size of one gain level in ‖t‖: ``2^-gain_frac_bits`` (exact in float)."""
+        return 2.0 ** -self.config.gain_frac_bits
 
     @classmethod
     def param_channels(cls, config: ModelConfig) -> int:
@@ -317,19 +330,21 @@ class GainShapeLeech24Codec(Leech24Codec):
             g = self.gains(y)
             n = torch.round(g.detach()).clamp(0, GAIN_LEVELS - 1)
             g_hat = g + (n - g).detach()
-            y_hat = (q.y_hat.reshape(bsz, k, c // k, h, w) * g_hat[:, :, None]).reshape(y.shape)
+            y_hat = (q.y_hat.reshape(bsz, k, c // k, h, w) * (g_hat * self.gain_step)[:, :, None]).reshape(y.shape)
             soft = g.clamp(0, 1)
             coded = (n > 0).float()
             mask = coded + (soft - soft.detach())
             indices = torch.cat([q.indices * coded.long(), n.long()], 1)
-            return Quantized(y_hat, torch.cat([q.codes, g_hat, mask], 1), indices)
+            g_rate = g + torch.empty_like(g).uniform_(-0.5, 0.5) if training and self.gain_noise else g_hat
+            return Quantized(y_hat, torch.cat([q.codes, g_rate, mask], 1), indices)
 
     def gains(self, y: Tensor) -> Tensor:
-        """Token norms ``‖t‖`` ``(B, k, h, w)`` float32 of a latent (the encoder rounds them;
-        the gradient stays finite at 0)."""
+        """Token norms in gain steps, ``‖t‖ / gain_step``, ``(B, k, h, w)`` float32 (the
+        encoder rounds them; the gradient stays finite at 0)."""
         bsz, c, h, w = y.shape
         k = self.config.tokens
-        return y.float().reshape(bsz, k, c // k, h, w).square().sum(2).clamp_min(1e-24).sqrt()
+        norm = y.float().reshape(bsz, k, c // k, h, w).square().sum(2).clamp_min(1e-24).sqrt()
+        return norm * 2.0 ** self.config.gain_frac_bits
 
     def unquantized(self, y: Tensor) -> Tensor:
         return y.float()
@@ -365,7 +380,7 @@ class GainShapeLeech24Codec(Leech24Codec):
         idx[coded] = codec._decode_leech(ai[coded], bi[coded], dec, profile)
         k = model.config.tokens
         unit = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, k, *grid))
-        g = torch.from_numpy(gains.astype(np.float32)).reshape(1, k, 1, *grid)
+        g = torch.from_numpy(gains.astype(np.float32) * np.float32(self.gain_step)).reshape(1, k, 1, *grid)
         y_hat = (unit.reshape(1, k, -1, *grid) * g).reshape(unit.shape)
         return y_hat, {"A": ai, "B": bi, "gain_mean_index": mu_idx, "scale_index": scale_idx, "gains": gains,
                        "symbols": idx}

@@ -51,9 +51,12 @@ class ModelConfig:
     bsq_dim: int = 18  # L for BSQ tokens
     channels: int = 64  # N, width of g_a / g_s
     hyper_channels: int = 64  # width and channels of the hyper-latent z
+    gain_frac_bits: int = 0  # gain–shape only: the gain's step is 2^-gain_frac_bits of ‖t‖
 
     def __post_init__(self) -> None:
         latent_codec_class(self.quantizer)  # refuses an unknown family
+        if not 0 <= self.gain_frac_bits <= 4 or (self.gain_frac_bits and self.quantizer != "leech24gs"):
+            raise ValueError(f"gain_frac_bits {self.gain_frac_bits}: 0 to 4, and only for the leech24gs family")
 
     @property
     def token_dim(self) -> int:
@@ -67,7 +70,12 @@ class ModelConfig:
         return self.token_dim * self.tokens
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; ``gain_frac_bits`` (added later) only when it is not 0, so the
+        configurations, and the file identities hashed from them, of older models stay as they were."""
+        d = asdict(self)
+        if not d["gain_frac_bits"]:
+            del d["gain_frac_bits"]
+        return d
 
 
 class ModelOutput(NamedTuple):

@@ -124,6 +124,7 @@ class TrainConfig:
     channels_last: str = "auto"  # "auto" (CUDA: on), "on", "off"
     compile: str = "auto"  # torch.compile the transforms: "auto" (CUDA: on), "on", "off"
     legacy_step: bool = False  # the old training step (to measure it; see leechcodec.trainstep)
+    gain_noise: bool = False  # gain–shape: the gain's rate sees additive uniform noise, not the rounded gain
 
 
 def rank_seed(seed: int, rank: int) -> int | list[int]:
@@ -296,6 +297,10 @@ def _setup(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, amp: 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model = LeechCodecModel(model_cfg).to(device)
+    if cfg.gain_noise:
+        if not hasattr(model.latent_codec, "gain_noise"):
+            raise ValueError(f"--gain-noise is for the leech24gs family, not {model_cfg.quantizer}")
+        model.latent_codec.gain_noise = True
     if rank:  # the same initial weights everywhere, then each rank its own noise
         torch.manual_seed(int(np.random.SeedSequence([cfg.seed, rank]).generate_state(1)[0]))
     if device.type == "cuda" and not options.legacy:
@@ -504,6 +509,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="torch.compile the transforms, falling back to eager if that fails (auto: on CUDA)")
     p.add_argument("--legacy-step", action="store_true",
                    help="the old training step (host crops, a sync per step), to measure against")
+    p.add_argument("--gain-frac-bits", type=int, default=0,
+                   help="leech24gs: the gain's step is 2^-N of the token norm (0: integer gains)")
+    p.add_argument("--gain-noise", action="store_true",
+                   help="leech24gs: the gain's training rate sees ‖t‖ + uniform noise instead of the "
+                        "straight-through rounded gain")
     return p
 
 
@@ -514,9 +524,10 @@ def run(args: argparse.Namespace) -> int:
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
                       ckpt_every=args.ckpt_every, device=args.device, amp=args.amp, log_every=args.log_every,
                       ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, channels_last=args.channels_last,
-                      compile=args.compile, legacy_step=args.legacy_step)
+                      compile=args.compile, legacy_step=args.legacy_step, gain_noise=args.gain_noise)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,
-                       channels=args.channels, hyper_channels=args.hyper_channels)
+                       channels=args.channels, hyper_channels=args.hyper_channels,
+                       gain_frac_bits=args.gain_frac_bits)
     if args.no_resume and (Path(args.out) / "checkpoint.pt").exists():
         raise SystemExit(f"{args.out} already holds a checkpoint and --no-resume was given")
     train(cfg, mcfg, resume=not args.no_resume)

@@ -211,3 +211,76 @@ def test_fresh_processes_with_other_thread_counts_decode_the_same(tiny_zoo, tmp_
         outs.add(subprocess.run([sys.executable, "-c", _FRESH, str(path), str(threads)], capture_output=True,
                                 text=True, check=True, env=env).stdout)
     assert outs == {here}
+
+
+def test_a_finer_gain_step_scales_levels_and_reconstruction():
+    """gain_frac_bits = 2: the coded level is round(4‖t‖) and ŷ is level/4 times the shape."""
+    torch.manual_seed(0)
+    model = LeechCodecModel(ModelConfig(quantizer="leech24gs", tokens=3, channels=8, hyper_channels=8,
+                                        gain_frac_bits=2))
+    y = torch.randn(2, 72, 4, 8) * torch.tensor([0.02, 0.1, 2.0]).repeat_interleave(24)[None, :, None, None]
+    q = model.latent_codec.quantize(model, y, None, training=False)
+    n = q.indices[:, 3:]
+    expected = torch.round(4 * y.reshape(2, 3, 24, 4, 8).norm(dim=2)).clamp(0, GAIN_LEVELS - 1)
+    assert torch.equal(n.double(), expected.double())
+    assert set(n.unique().tolist()) >= {0, 1, 2}  # levels an integer gain step would round to 0
+    unit = model.quantizer(y).y_hat.reshape(2, 3, 24, 4, 8)
+    torch.testing.assert_close(q.y_hat.reshape(2, 3, 24, 4, 8), unit * n[:, :, None].float() / 4)
+
+
+def test_a_finer_gain_step_round_trips_through_a_file():
+    from leechcodec import api
+
+    torch.manual_seed(3)
+    model = LeechCodecModel(ModelConfig(quantizer="leech24gs", tokens=2, channels=8, hyper_channels=8,
+                                        gain_frac_bits=3)).eval()
+    with torch.no_grad():
+        model.g_a[-1].weight[24:].mul_(6.0)  # token 1 about 6× the norm of token 0
+    rgb = random_image(40, 72, seed=5)
+    data = api.compress(rgb, model)
+    gains = coding._token_gains(model, model.g_a(_x(rgb)).detach())
+    assert len(np.unique(gains)) >= 6
+    assert np.array_equal(api.decompress(data, model), _reconstruction(model, rgb))
+    # The configuration says it, and an integer-gain model of the same weights is another model.
+    assert model.config.to_dict()["gain_frac_bits"] == 3
+    assert "gain_frac_bits" not in ModelConfig(quantizer="leech24gs").to_dict()
+
+
+def test_gain_step_is_only_for_the_gain_shape_family():
+    with pytest.raises(ValueError, match="gain_frac_bits"):
+        ModelConfig(quantizer="leech24", gain_frac_bits=1)
+    with pytest.raises(ValueError, match="gain_frac_bits"):
+        ModelConfig(quantizer="leech24gs", gain_frac_bits=5)
+
+
+def test_gain_noise_changes_only_the_training_rate():
+    """--gain-noise: in training the gain's rate sees ‖t‖ + U(−½, ½); ŷ, the indices and the
+    evaluation rate are those of the rounded gain."""
+    torch.manual_seed(0)
+    model = LeechCodecModel(ModelConfig(quantizer="leech24gs", tokens=3, channels=8, hyper_channels=8))
+    lc = model.latent_codec
+    y = torch.randn(2, 72, 4, 8) * 2
+    plain = lc.quantize(model, y, None, training=True)
+    lc.gain_noise = True
+    noisy = lc.quantize(model, y, None, training=True)
+    evaluated = lc.quantize(model, y, None, training=False)
+    g = lc.gains(y)
+    assert torch.equal(noisy.y_hat, plain.y_hat) and torch.equal(noisy.indices, plain.indices)
+    assert torch.equal(evaluated.rate_input, plain.rate_input)
+    offset = noisy.rate_input[:, 72:75] - g
+    assert float(offset.abs().max()) <= 0.5 and float(offset.std()) > 0.2  # uniform on (−½, ½), std 0.29
+    assert torch.equal(plain.rate_input[:, 72:75], torch.round(g).clamp(0, GAIN_LEVELS - 1))
+
+
+def test_train_refuses_gain_options_for_other_families(tmp_path):
+    from leechcodec import train
+
+    data = tmp_path / "d"
+    data.mkdir()
+    from PIL import Image
+
+    Image.fromarray(random_image(64, 64, seed=1)).save(data / "a.png")
+    base = ["--data", str(data), "--out", str(tmp_path / "r"), "--steps", "1", "--crop", "32", "--batch", "1",
+            "--channels", "8", "--hyper-channels", "8", "--tokens", "1", "--quantizer", "leech24"]
+    assert train.main([*base, "--gain-noise"]) == 1
+    assert train.main([*base, "--gain-frac-bits", "2"]) == 1
