@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -31,3 +34,8 @@ def test_stats_add_up_to_the_coder_bits(tiny_zoo):
     assert s["tokens"] == len(g) and s["share_gain_zero"] == pytest.approx((g == 0).mean())
     assert sum(s["gain_histogram"].values()) == len(g) and s["gain_histogram"]["2"] == int((g == 2).sum())
     assert s["bits_per_gain"] > 0 and s["bits_per_coded_shape"] > 0
+    # The pooled gains' entropy, counted again in plain Python.
+    counts = Counter(g.tolist()).values()
+    static = -sum(c / len(g) * math.log2(c / len(g)) for c in counts)
+    assert s["bits_per_gain_static"] == pytest.approx(static, rel=1e-12)
+    assert s["max_gain"] == g.max()
