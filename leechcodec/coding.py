@@ -265,10 +265,22 @@ def _token_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: t
     a = np.empty((k, *grid, dim), dtype=np.int16)  # token order: (k, rows, cols) × D
     b = np.empty_like(a)
     for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
-        shape = (k, dim, r1 - r0, c1 - c0)
-        a[:, r0:r1, c0:c1] = np.clip(out[:m], -_A_INT, _A_INT).reshape(shape).transpose(0, 2, 3, 1)
-        b[:, r0:r1, c0:c1] = np.clip(out[m:], *_B_INT).reshape(shape).transpose(0, 2, 3, 1)
+        a[:, r0:r1, c0:c1], b[:, r0:r1, c0:c1] = _grid_ab(out, k, dim, model.latent_codec.out_bits)
     return a.reshape(-1, dim), b.reshape(-1, dim)
+
+
+def _grid_ab(out: np.ndarray, k: int, dim: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, B)`` of one prior tile, ``(k, rows, cols, D)`` token order, from the first
+    ``2·k·D`` channels of the integer h_s output ``out`` (``bits`` fractional bits): rounded
+    half up to the 1/256 grid when ``bits`` > 8 (step 5), then clamped (step 2)."""
+    m = k * dim
+    ab = out[: 2 * m]
+    if bits > 8:
+        ab = (ab + (1 << (bits - 9))) >> (bits - 8)  # ⌊(out + 2^(bits−9)) / 2^(bits−8)⌋
+    shape = (k, dim, *out.shape[1:])
+    a = np.clip(ab[:m], -_A_INT, _A_INT).reshape(shape).transpose(0, 2, 3, 1)
+    b = np.clip(ab[m:], *_B_INT).reshape(shape).transpose(0, 2, 3, 1)
+    return a, b
 
 
 def _gaussian_params(model: LeechCodecModel, sym: np.ndarray, profile: int, grid: tuple[int, int],
@@ -464,16 +476,13 @@ def _gain_shape_params(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int,
     """Gain–shape family (step 5): ``(A, B)`` ``(n_tokens, 24)`` int16 and the gain prior's
     mean index ``I`` and scale-table index ``j`` ``(n_tokens,)`` int64, token order."""
     m, k, dim, bits = model.config.latent_channels, model.config.tokens, model.quantizer.dim, model.latent_codec.out_bits
-    half, shift = 1 << (bits - 9), bits - 8  # A = ⌊(out + 128) / 256⌋ on the 2**-16 grid
     mshift = bits - _GAIN_MEAN_BITS
     a = np.empty((k, *grid, dim), dtype=np.int16)
     b = np.empty_like(a)
     mu = np.empty((k, *grid), dtype=np.int64)
     scale = np.empty((k, *grid), dtype=np.int64)
     for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
-        shape = (k, dim, r1 - r0, c1 - c0)
-        a[:, r0:r1, c0:c1] = np.clip((out[:m] + half) >> shift, -_A_INT, _A_INT).reshape(shape).transpose(0, 2, 3, 1)
-        b[:, r0:r1, c0:c1] = np.clip((out[m : 2 * m] + half) >> shift, *_B_INT).reshape(shape).transpose(0, 2, 3, 1)
+        a[:, r0:r1, c0:c1], b[:, r0:r1, c0:c1] = _grid_ab(out, k, dim, bits)
         mu[:, r0:r1, c0:c1] = np.clip((out[2 * m : 2 * m + k] + (1 << (mshift - 1))) >> mshift, *_GAIN_MEAN_RANGE)
         sigma = np.ldexp(out[2 * m + k :].astype(np.float64), -bits)  # exact: |out| < 2**53
         scale[:, r0:r1, c0:c1] = np.searchsorted(_SCALE_BOUNDS, sigma.ravel(), side="left").reshape(sigma.shape)
