@@ -44,6 +44,9 @@ FAMILIES = ((GAIN_SHAPE, "Λ24 gain–shape"), (OURS, "Λ24-SQ"), (BSQCodec.name
 GAIN_SHAPE_TARGETS = {OURS: -25.0, ScalarCodec.name: 0.0}
 #: ... and at least this PSNR range from its lowest to its highest rate point (dB).
 GAIN_SHAPE_MIN_RANGE_DB = 6.0
+#: The comparison's rate range (bpp) and the least number of points each family has in it.
+RATE_RANGE = (0.1, 1.5)
+MIN_POINTS = 5
 ANCHORS = ("jpeg420", "hevc444")
 DEFAULT_MODEL_FILE = "leech24-hyper"
 
@@ -173,6 +176,20 @@ def gain_shape_lines(curves: dict[str, Curve]) -> list[str]:
     return lines
 
 
+def coverage_lines(curves: dict[str, Curve]) -> list[str]:
+    """Per family: its points and rate range, and whether it reaches both ends of
+    :data:`RATE_RANGE` with at least :data:`MIN_POINTS` points from one end to the other."""
+    lo, hi = RATE_RANGE
+    lines = [f"| family | points | lowest bpp | highest bpp | reaches {lo} bpp | reaches {hi} bpp "
+             f"| points in {lo}–{hi} bpp (of ≥ {MIN_POINTS}) |", "|---|---:|---:|---:|:---:|:---:|---:|"]
+    for curve in curves.values():
+        inside = int(((curve.bpp >= lo) & (curve.bpp <= hi)).sum())
+        lines.append(f"| {curve.label} | {len(curve.bpp)} | {curve.bpp.min():.4f} | {curve.bpp.max():.4f} "
+                     f"| {'yes' if curve.bpp.min() <= lo else 'no'} | {'yes' if curve.bpp.max() >= hi else 'no'} "
+                     f"| {inside} |")
+    return lines
+
+
 def report(folder: Path) -> str:
     """The markdown report for the result files in ``folder``."""
     curves, anchors = load_curves(folder)
@@ -184,6 +201,7 @@ def report(folder: Path) -> str:
     targets = gain_shape_lines(curves)
     if targets:
         out += ["## Gain–shape Λ24: the targets", ""] + targets + [""]
+    out += ["## Rate coverage", ""] + coverage_lines(curves) + [""]
     first = True
     for name, curve in curves.items():
         rest = [c for n, c in curves.items() if n != name]

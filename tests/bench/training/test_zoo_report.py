@@ -106,3 +106,18 @@ def test_bd_psnr_on_known_curves() -> None:
     assert abs(bd_psnr(up, jpeg).value + 0.5) < BD_PSNR_DB
     far = dataclasses.replace(jpeg, bpp=jpeg.bpp * 100)
     assert bd_psnr(jpeg, far).value is None and bd_psnr(jpeg, far).cell() == "n/a"
+
+
+def test_rate_coverage_on_known_curves(tmp_path: Path) -> None:
+    """JPEG's points span 0.097–3.08 bpp: at 1× it reaches both ends of 0.1–1.5 bpp; at 0.4×
+    it misses the top, at 1.2× the bottom."""
+    src = RESULTS / "jpeg420.json"
+    bpp = sorted(p["bpp"] for p in json.loads(src.read_text())["points"])
+    for name, factor in (("leech24", 1.0), ("bsq", 0.4), ("scalar", 1.2)):
+        _scaled_copy(src, tmp_path / f"{name}.json", name, factor)
+    text = zoo_report.report(tmp_path)
+    for label, factor, low, high in (("Λ24-SQ", 1.0, "yes", "yes"), ("BSQ (L = 18)", 0.4, "yes", "no"),
+                                     ("scalar (Gaussian hyperprior)", 1.2, "no", "yes")):
+        b = [x * factor for x in bpp]
+        inside = sum(0.1 <= x <= 1.5 for x in b)
+        assert (f"| {label} | {len(b)} | {min(b):.4f} | {max(b):.4f} | {low} | {high} | {inside} |") in text
