@@ -158,6 +158,18 @@ def save_result(result: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_record(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+    """Write a micro-benchmark's JSON ``record`` to ``path`` (its folder created, the file
+    replaced atomically, readable by all) and say so; returns the path."""
+    from leechcodec.fileio import atomic_write_bytes
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(record, indent=1, default=_json_default) + "\n").encode())
+    print(f"wrote {path}")
+    return path
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from leechcodec.bench.results import write_record
+
 _CHILD = r"""
 import hashlib, json, resource, sys, time
 import numpy as np
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     record["torch"] = torch.__version__
     record["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     if args.out:
-        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        write_record(args.out, record)
     for k, v in record.items():
         print(f"{k:34s} {v}")
     return 0

@@ -24,7 +24,6 @@ recorded next to them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -33,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from leechcodec.bench.results import write_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in load.items():
                 print(f"refine 3, {k}: {', '.join(f'{t:.1f}' for t in v)} s", flush=True)
     record["load_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -50,6 +49,7 @@ import torch
 from torch import nn
 
 from leechcodec import quantizers
+from leechcodec.bench.results import write_record
 from leechcodec.latent_codecs import LATENT_CODECS, Leech24Codec, ScalarCodec
 from leechcodec.models import LeechCodecModel, ModelConfig
 from leechcodec.quantizers import QuantizerOutput, normalize_tokens
@@ -263,9 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.compile, batch, ("new",))
         record.setdefault("batch_sweep", []).append(r)
         print(f"default {family} new b{batch}: {r['variants']['new']['mpix_per_s']:.3f} Mpix/s", flush=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_record(out, record)
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from leechcodec.bench.results import write_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec:18s} PSNR {psnr32:.3f} -> {psnr16:.3f} dB (mean Δ {rec['delta_psnr_mean']:+.4f}, "
               f"max |Δ| {rec['delta_psnr_max_abs']:.4f}); bpp {bpp32:.4f} -> {bpp16:.4f}; "
               f"{rec['bytes_float32'] / 2**20:.1f} -> {rec['bytes_float16'] / 2**20:.1f} MiB", flush=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 

@@ -18,13 +18,14 @@ token, fitted to these very images, so an optimistic bound) would pay per gain, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from leechcodec.bench.results import write_record
 
 REPO = Path(__file__).resolve().parents[2]
 #: Gains at or above this are pooled in the histogram's last bin.
@@ -106,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{q:>2} {s['bpp_ideal']:7.4f} {s['bpp_hyper']:7.4f} {s['bpp_gains']:7.4f} {s['bpp_shapes']:7.4f} "
               f"{s['share_gain_zero']:6.1%} {s['bits_per_gain']:9.2f} {s['bits_per_gain_static']:6.2f} "
               f"{s['bits_per_coded_shape']:10.2f}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_record(args.out, record)
     return 0
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from leechcodec.bench.results import write_record
+
 _CHILD = r"""
 import json, sys
 import numpy as np
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     record["decode_failures"] = sum(m["decode_failures"] for m in record["matrix"].values())
     record["parameter_mismatches"] = sum(m["parameter_mismatches"] for m in record["matrix"].values())
     if args.out:
-        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        write_record(args.out, record)
     print(f"{len(files)} files ({len(keys)} models × {len(images)} images), {len(configs)} decoder settings: "
           f"{record['decode_failures']} decode failures, {record['parameter_mismatches']} parameter mismatches")
     for name, m in record["matrix"].items():

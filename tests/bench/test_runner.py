@@ -102,3 +102,22 @@ def test_failures_are_reported_not_recorded(image_folder: Path, tmp_path: Path,
     assert report.measured == 0 and len(report.errors) == 2
     assert "encoder exploded" in report.errors[0]
     assert load_result(tmp_path / "o" / "webp.json")["points"] == []
+
+
+def test_write_record_makes_the_folder_and_replaces_the_file(tmp_path: Path, capsys) -> None:
+    import json
+    import os
+
+    import numpy as np
+
+    from leechcodec.bench.results import write_record
+
+    path = tmp_path / "a" / "b.json"
+    write_record(path, {"x": np.float64(1.5), "n": np.int64(3)})
+    assert json.loads(path.read_text()) == {"x": 1.5, "n": 3}
+    assert f"wrote {path}" in capsys.readouterr().out
+    write_record(path, {"x": 2})
+    assert json.loads(path.read_text()) == {"x": 2} and os.listdir(path.parent) == ["b.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # the usual permissions, like the result files
