@@ -6,7 +6,8 @@
 For every quality of the zoo model, over the first ``--images`` Kodak images, the record gives
 the share of tokens whose gain is 0 (no shape coded), the gain histogram, and the coder's
 own bits (its 24-bit integer model, as in the file) split into hyper-latents, gains and
-shapes: per image, per token, and per coded shape. Every number comes from encoding the
+shapes: per image, per token, per coded shape, and per coded shape by its gain (do small
+gains carry cheaper shapes?). Every number comes from encoding the
 images with the exact coder; nothing is estimated.
 
 Whether the hyperprior earns its keep for the gains: ``bits_per_gain_static`` is the entropy
@@ -30,6 +31,8 @@ from leechcodec.bench.results import write_record
 REPO = Path(__file__).resolve().parents[2]
 #: Gains at or above this are pooled in the histogram's last bin.
 HIST_BINS = 8
+#: Lowest gain of each group for the bits per coded shape by gain (the last group is open).
+SHAPE_GAIN_GROUPS = (1, 2, 3, 5)
 
 
 def _bits(symbols: np.ndarray, rows: np.ndarray) -> float:
@@ -42,12 +45,12 @@ def _bits(symbols: np.ndarray, rows: np.ndarray) -> float:
 def model_stats(model, images: list[np.ndarray]) -> dict:
     """Bits and gains of one gain–shape model over ``images`` (the coder's accounting)."""
     from leechcodec import coding
-    from leechcodec.bitstream import container
-
+    from leechcodec.bitstream import ans, container
     from leechcodec.latent_codecs import GAIN_LEVELS
 
     tokens = dropped = 0
     hist = np.zeros(GAIN_LEVELS, dtype=np.int64)
+    by_gain = {level: [0.0, 0] for level in SHAPE_GAIN_GROUPS}  # bits and count of the coded shapes
     hyper = gains_bits = shape_bits = pixels = 0.0
     coded_shapes = 0
     for rgb in images:
@@ -64,6 +67,12 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
         gains_bits += g_bits
         shape_bits += enc.ideal_bits - enc.hyper_ideal_bits - g_bits
         pixels += rgb.shape[0] * rgb.shape[1]
+        for lo, hi in zip(SHAPE_GAIN_GROUPS, (*SHAPE_GAIN_GROUPS[1:], GAIN_LEVELS)):
+            sel = (g >= lo) & (g < hi)
+            enc_group = ans.SymbolEncoder()  # the same coder, fed only this group's shapes
+            coding._code_leech(p["symbols"][sel], p["A"][sel], p["B"][sel], enc_group, container.PROFILE_EXACT_ANS32_P24)
+            by_gain[lo][0] += enc_group.ideal_bits
+            by_gain[lo][1] += int(sel.sum())
     share = hist[hist > 0] / tokens
     return {"tokens": tokens, "share_gain_zero": dropped / tokens,
             "gain_histogram": {**{str(i): int(hist[i]) for i in range(HIST_BINS - 1)},
@@ -72,7 +81,11 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
             "bits_per_gain_static": float(-(share * np.log2(share)).sum()),
             "bpp_ideal": (hyper + gains_bits + shape_bits) / pixels, "bpp_hyper": hyper / pixels,
             "bpp_gains": gains_bits / pixels, "bpp_shapes": shape_bits / pixels,
-            "bits_per_gain": gains_bits / tokens, "bits_per_coded_shape": shape_bits / max(coded_shapes, 1)}
+            "bits_per_gain": gains_bits / tokens, "bits_per_coded_shape": shape_bits / max(coded_shapes, 1),
+            "bits_per_coded_shape_by_gain": {
+                (f"{lo}+" if hi == GAIN_LEVELS else str(lo) if hi == lo + 1 else f"{lo}-{hi - 1}"):
+                    (by_gain[lo][0] / by_gain[lo][1] if by_gain[lo][1] else None)
+                for lo, hi in zip(SHAPE_GAIN_GROUPS, (*SHAPE_GAIN_GROUPS[1:], GAIN_LEVELS))}}
 
 
 def main(argv: list[str] | None = None) -> int:

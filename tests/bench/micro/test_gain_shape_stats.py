@@ -39,3 +39,9 @@ def test_stats_add_up_to_the_coder_bits(tiny_zoo):
     static = -sum(c / len(g) * math.log2(c / len(g)) for c in counts)
     assert s["bits_per_gain_static"] == pytest.approx(static, rel=1e-12)
     assert s["max_gain"] == g.max()
+    # The shapes' bits by gain group add up to all the shapes' bits (the coder is per symbol).
+    groups = s["bits_per_coded_shape_by_gain"]
+    counts = {"1": (g == 1).sum(), "2": (g == 2).sum(), "3-4": ((g >= 3) & (g <= 4)).sum(), "5+": (g >= 5).sum()}
+    assert set(groups) == set(counts)
+    total = sum(groups[key] * n for key, n in counts.items() if n)
+    assert total == pytest.approx(s["bpp_shapes"] * pixels, rel=1e-9)
