@@ -71,6 +71,9 @@ class LatentCodec:
 
     name: ClassVar[str]
     out_bits: ClassVar[int]
+    #: The coder profiles (:mod:`leechcodec.bitstream.container`) that can code the family:
+    #: 1, the float prior of format 1.0, and 2, the exact prior of format 1.1.
+    profiles: ClassVar[tuple[int, ...]] = (1, 2)
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
@@ -296,6 +299,7 @@ class GainShapeLeech24Codec(Leech24Codec):
 
     name = "leech24gs"
     out_bits = 16
+    profiles = (2,)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

@@ -36,3 +36,25 @@ def test_decode_matrix(tiny_zoo, tmp_path):
             "files": len(files), "decode_failures": 0, "parameter_mismatches": 0,
             "max_pixel_diff": max(r["max_pixel_diff"] for r in records)}, cfg["name"]
         assert max(r["max_pixel_diff"] for r in records) <= 1, cfg["name"]
+
+
+def test_main_measures_families_without_the_float_prior(tiny_zoo, tmp_path, monkeypatch):
+    """The gain–shape family has no format-1.0 files: its rate row says so, and the exact
+    prior's rate cost is taken over the models that have both."""
+    import json
+
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(random_image(40, 56, seed=3)).save(folder / "a.png")
+    one = portability._configs()[:1]  # one decoder setting (threads=1) is enough here
+    monkeypatch.setattr(portability, "_configs", lambda: one)
+    out = tmp_path / "p.json"
+    assert portability.main(["--images", str(folder), "--models", "tiny-gainshape.q1,tiny-leech.q1",
+                             "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    gs, leech = record["rate"]["tiny-gainshape.q1"], record["rate"]["tiny-leech.q1"]
+    assert gs["profile1_bytes"] is None and gs["profile2_over_profile1"] is None and gs["profile2_bytes"] > 0
+    assert record["rate_total_profile2_over_profile1"] == leech["profile2_over_profile1"]
+    assert record["decode_failures"] == 0 and record["parameter_mismatches"] == 0
