@@ -60,6 +60,7 @@ Resume
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -90,6 +91,7 @@ from leechcodec.traindata import (  # noqa: F401 — also this module's public n
 from leechcodec.traincheckpoint import checkpoint as _checkpoint
 from leechcodec.traincheckpoint import load_optimizer as _load_optimizer
 from leechcodec.traincheckpoint import rank_rng as _rank_rng
+from leechcodec.traincheckpoint import run_lock
 from leechcodec.traincheckpoint import save_checkpoint, state_sha256  # noqa: F401 — public here too
 from leechcodec.trainstep import AMP_DTYPES, StepOptions, TrainStep, compile_transforms, eager, step_options
 
@@ -227,7 +229,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool = True, *, cloc
     amp = resolve_amp(cfg.amp, device)
     owns_group = _init_distributed(device)
     try:
-        return _train(cfg, model_cfg, resume, device, amp, clock, deadline, on_checkpoint)
+        is_main = not dist.is_initialized() or dist.get_rank() == 0
+        with run_lock(Path(cfg.out)) if is_main else contextlib.nullcontext():
+            return _train(cfg, model_cfg, resume, device, amp, clock, deadline, on_checkpoint)
     finally:
         if owns_group:
             dist.destroy_process_group()

@@ -3,18 +3,56 @@
 A checkpoint holds the model's weights, both optimizers, the AMP scaler, every rank's RNG
 states (crop sampler, torch, CUDA) and the sha256 of every rank's weights, which must agree.
 It is written to a temporary file and renamed, so a crash never leaves half a checkpoint.
+While a run trains, its folder's ``train.lock`` is held (:func:`run_lock`): a second trainer
+of the same folder is refused, and an export can tell a finished run from one still writing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["state_sha256", "save_checkpoint", "rank_rng", "load_optimizer", "checkpoint"]
+__all__ = ["state_sha256", "save_checkpoint", "rank_rng", "load_optimizer", "checkpoint", "run_lock", "is_training"]
+
+LOCK_NAME = "train.lock"
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder/train.lock`` for the block (released when the
+    process ends, however it ends); raises ``ValueError`` if another process holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{folder} is being trained by another process") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_training(folder: Path) -> bool:
+    """Whether a process holds ``folder``'s training lock right now."""
+    path = Path(folder) / LOCK_NAME
+    if not path.exists():
+        return False
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:

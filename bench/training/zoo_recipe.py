@@ -1,4 +1,4 @@
-"""The model zoo recipe: gain–shape Λ24, Λ24-SQ, BSQ and scalar quantization at six rates, equal budgets.
+"""The model zoo recipe: gain–shape Λ24, Λ24-SQ, BSQ and scalar quantization at seven rates, equal budgets.
 
 ``python -m leechcodec.bench.training.zoo_recipe train --data DIR`` (runs in :data:`DEFAULT_RUNS`) trains every
 model of :data:`RECIPE` that is not finished yet (each one a ``leechcodec train`` run in
@@ -44,6 +44,7 @@ class Recipe:
 
 #: Rate points: λ, and more tokens per latent position for the high rates.
 RECIPE = (
+    Recipe(0, 2, 0.00015),  # added after q1–q6 shipped, so every family reaches 0.1 bpp (issue 14)
     Recipe(1, 4, 0.004),
     Recipe(2, 8, 0.006),
     Recipe(3, 8, 0.015),
@@ -54,7 +55,7 @@ RECIPE = (
 
 #: Training order: pairs of families at the same quality first, so an early stop still
 #: leaves comparable points.
-ORDER = (3, 1, 5, 2, 4, 6)
+ORDER = (3, 1, 5, 2, 4, 6, 0)
 
 
 def run_dir(runs: Path, family: str, quality: int) -> Path:
@@ -85,8 +86,11 @@ def launch(cmd: list[str], out: Path) -> subprocess.Popen:
 
 
 def _finished(out: Path, steps: int) -> bool:
+    """The run in ``out`` reached ``steps`` and no process is training it any more."""
+    from leechcodec.traincheckpoint import is_training
+
     ckpt = out / "checkpoint.pt"
-    if not ckpt.exists():
+    if not ckpt.exists() or is_training(out):
         return False
     import torch
 
@@ -140,7 +144,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     for family, r in _plan(args.families, args.qualities):
         out = run_dir(args.runs, family, r.quality)
         if not _finished(out, args.steps or BUDGET["steps"]):
-            print(f"{out}: not finished, skipped", file=sys.stderr)
+            print(f"{out}: not finished (or still training), skipped", file=sys.stderr)
             missing += 1
             continue
         cmd = train_command(args.data_note_path, out, family, r, args.threads, args.steps, args.device)

@@ -49,3 +49,32 @@ def test_refuses_resume_with_other_architecture(image_folder, tmp_path):
     cfg = train.TrainConfig(data=str(image_folder), out=str(tmp_path / "d"), steps=2, batch=2, crop=64)
     with pytest.raises(ValueError, match="another configuration"):
         train.train(cfg, ModelConfig(tokens=2, channels=8, hyper_channels=8))
+
+
+def test_a_run_folder_has_one_trainer_at_a_time(image_folder, tmp_path):
+    """While a process trains a folder it holds the folder's lock: a second trainer is
+    refused, and the zoo recipe does not take the run for finished; after, both may go on."""
+    import subprocess
+    import sys
+
+    from leechcodec.bench.training import zoo_recipe
+    from leechcodec.traincheckpoint import is_training, run_lock
+
+    out = tmp_path / "e"
+    _run(image_folder, out, 2)
+    assert not is_training(out) and zoo_recipe._finished(out, 2)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom leechcodec.traincheckpoint import run_lock\n"
+        f"with run_lock({str(out)!r}):\n    print('held', flush=True)\n    sys.stdin.readline()\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert is_training(out) and not zoo_recipe._finished(out, 2)
+        with pytest.raises(ValueError, match="another process"):
+            _run(image_folder, out, 3)
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert holder.returncode == 0 and not is_training(out)
+    with run_lock(out):  # free again
+        pass
+    assert _run(image_folder, out, 3)["step"] == 3
