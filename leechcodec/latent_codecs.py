@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from leechcodec.layers import GaussianConditional
+from leechcodec.layers import GaussianConditional, _LowerBoundFunction
 from leechcodec.prior import bsq_log_prob, leech_log_prob
 from leechcodec.quantizers import BinarySphericalQuantizer, ScalarQuantizer, SphericalLeechQuantizer, normalize_tokens
 
@@ -266,16 +266,20 @@ def gain_likelihood(n: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
     ``0..GAIN_LEVELS − 1`` with both tails folded onto the end points:
     ``P(0) = Φ((½ − μ)/σ)``, ``P(n) = Φ((n + ½ − μ)/σ) − Φ((n − ½ − μ)/σ)``,
     ``P(GAIN_LEVELS − 1) = 1 − Φ((GAIN_LEVELS − 1.5 − μ)/σ)``. ``σ`` is bounded below by
-    :data:`GAIN_SCALE_MIN`; the result by 1e-9 (as CompressAI bounds likelihoods). The
-    difference is taken on the tail that is small (upper tails above the mean), so
-    probabilities far from the mean keep their precision."""
-    sigma = sigma.clamp_min(GAIN_SCALE_MIN)
+    :data:`GAIN_SCALE_MIN`; the result by 1e-9 (as CompressAI bounds likelihoods). Both bounds
+    pass the gradient that pushes back up (:class:`leechcodec.layers.LowerBound`), so a σ
+    driven below the bound can return: with a plain clamp, tokens whose σ sat at the bound
+    kept it, and at q0 the shipped models pay up to 20 bits for some gains (see
+    ``bench/micro/gain_shape_stats.py``). The values are the clamp's. The difference is taken
+    on the tail that is small (upper tails above the mean), so probabilities far from the
+    mean keep their precision."""
+    sigma = _LowerBoundFunction.apply(sigma, sigma.new_tensor(GAIN_SCALE_MIN))
     big = torch.full_like(n, 1e4)
     lo = torch.where(n <= 0, -big, (n - 0.5 - mu) / sigma)
     hi = torch.where(n >= GAIN_LEVELS - 1, big, (n + 0.5 - mu) / sigma)
     ndtr = torch.special.ndtr
     p = torch.where(n >= mu, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
-    return p.clamp_min(1e-9)
+    return _LowerBoundFunction.apply(p, p.new_tensor(1e-9))
 
 
 class GainShapeLeech24Codec(Leech24Codec):

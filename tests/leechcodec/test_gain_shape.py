@@ -284,3 +284,26 @@ def test_train_refuses_gain_options_for_other_families(tmp_path):
             "--channels", "8", "--hyper-channels", "8", "--tokens", "1", "--quantizer", "leech24"]
     assert train.main([*base, "--gain-noise"]) == 1
     assert train.main([*base, "--gain-frac-bits", "2"]) == 1
+
+
+def test_gain_prior_bounds_let_sigma_and_the_likelihood_recover():
+    """σ below GAIN_SCALE_MIN and likelihoods below 1e-9 take the bounds' values, and the
+    gradient that would raise them still passes (a plain clamp would give zero): a token whose
+    σ sits at the bound and whose gain is far from μ learns to widen σ."""
+    n = torch.tensor([5.0, 0.0])
+    mu = torch.tensor([0.0, 0.0])
+    sigma = torch.tensor([0.01, 0.01], requires_grad=True)  # both below the bound
+    p = gain_likelihood(n, mu, sigma)
+    assert float(p[0]) == pytest.approx(1e-9, rel=1e-6)  # far outside: the floor
+    (grad,) = torch.autograd.grad(-torch.log2(p).sum(), sigma)
+    assert float(grad[0]) == 0.0  # so far out Φ is flat: no direction for σ here ...
+    n2 = torch.tensor([2.0])
+    sigma2 = torch.tensor([0.05], requires_grad=True)
+    p2 = gain_likelihood(n2, torch.tensor([1.0]), sigma2)  # 1.5σ_min from the mean at the bound
+    assert float(p2) == pytest.approx(float(gain_likelihood(n2, torch.tensor([1.0]), torch.tensor([GAIN_SCALE_MIN]))))
+    (g2,) = torch.autograd.grad(-torch.log2(p2).sum(), sigma2)
+    assert float(g2) < 0  # ... but here the bits fall as σ grows, and the gradient says so
+    # A gain at the mean prefers a smaller σ: that gradient is held at the bound.
+    sigma3 = torch.tensor([0.05], requires_grad=True)
+    (g3,) = torch.autograd.grad(-torch.log2(gain_likelihood(n2, n2, sigma3)).sum(), sigma3)
+    assert float(g3) == 0.0
