@@ -188,8 +188,40 @@ def coverage_lines(curves: dict[str, Curve]) -> list[str]:
     return lines
 
 
-def report(folder: Path) -> str:
-    """The markdown report for the result files in ``folder``."""
+def _at_matched_bpp(point: Curve, ref: Curve, metric: str) -> float | None:
+    """``metric`` of a one-point curve minus ``ref``'s, interpolated linearly in log bpp
+    (``None`` outside ``ref``'s rate range or without the metric)."""
+    mine, theirs = point.metric(metric), ref.metric(metric)
+    if mine is None or theirs is None or not ref.bpp.min() <= point.bpp[0] <= ref.bpp.max():
+        return None
+    return float(mine[0] - np.interp(np.log(point.bpp[0]), np.log(ref.bpp), theirs))
+
+
+def explore_lines(explore: Path, curves: dict[str, Curve]) -> list[str]:
+    """One row per exploration result file in ``explore`` (variants of the gain–shape
+    family, each one rate point): its point, and its PSNR and MS-SSIM (in dB,
+    ``-10·log10(1 − MS-SSIM)``) minus the shipped gain–shape curve's at the same bpp."""
+    paths = sorted(explore.glob("*.json"))
+    if GAIN_SHAPE not in curves or not paths:
+        return []
+    gs = curves[GAIN_SHAPE]
+    lines = ["| run | bpp | PSNR (dB) | MS-SSIM | ΔPSNR against the gain–shape curve | ΔMS-SSIM (dB) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for path in paths:
+        curve = curve_from_result(path)
+        for i in range(len(curve.bpp)):
+            point = dataclasses.replace(curve, bpp=curve.bpp[i : i + 1], psnr=curve.psnr[i : i + 1],
+                                        ms_ssim=None if curve.ms_ssim is None else curve.ms_ssim[i : i + 1])
+            cells = [_at_matched_bpp(point, gs, m) for m in ("psnr", "ms_ssim_db")]
+            ms = "—" if point.ms_ssim is None else f"{point.ms_ssim[0]:.4f}"
+            lines.append(f"| {curve.name} | {point.bpp[0]:.4f} | {point.psnr[0]:.2f} | {ms} | "
+                         + " | ".join("n/a" if c is None else f"{c:+.2f} dB" for c in cells) + " |")
+    return lines
+
+
+def report(folder: Path, explore: Path | None = None) -> str:
+    """The markdown report for the result files in ``folder`` (and the exploration runs' in
+    ``explore``)."""
     curves, anchors = load_curves(folder)
     ours = curves[OURS]
     labels = " vs ".join(c.label for c in curves.values())
@@ -200,6 +232,11 @@ def report(folder: Path) -> str:
     if targets:
         out += ["## Gain–shape Λ24: the targets", ""] + targets + [""]
     out += ["## Rate coverage", ""] + coverage_lines(curves) + [""]
+    rows = explore_lines(explore, curves) if explore is not None else []
+    if rows:
+        out += ["## Gain–shape exploration runs", "",
+                f"Result files: `{explore}`; each is one variant of the recipe trained at one rate point, "
+                "compared with the shipped gain–shape curve at the same bpp (positive: better).", ""] + rows + [""]
     first = True
     for name, curve in curves.items():
         rest = [c for n, c in curves.items() if n != name]
@@ -234,10 +271,12 @@ def report(folder: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.zoo_report", description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path, help="folder of harness result files (e.g. bench/results/kodak)")
+    p.add_argument("--explore", type=Path, default=None,
+                   help="folder of exploration result files (e.g. bench/results/explore)")
     p.add_argument("--no-plot", action="store_true")
     args = p.parse_args(argv)
     try:
-        text = report(args.folder)
+        text = report(args.folder, args.explore)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -120,3 +120,32 @@ def test_rate_coverage_on_known_curves(tmp_path: Path) -> None:
                                      ("scalar (Gaussian hyperprior)", 1.2, "no", "yes")):
         b = [x * factor for x in bpp]
         assert f"| {label} | {len(b)} | {min(b):.4f} | {max(b):.4f} | {low} | {high} |" in text
+
+
+def test_exploration_rows_against_the_gain_shape_curve(tmp_path: Path) -> None:
+    """An exploration point on the gain–shape curve itself is +0.00 dB; the same curve moved to
+    0.8× the rate is, at each point, the curve's PSNR gain over that rate change."""
+    import numpy as np
+
+    src = RESULTS / "jpeg420.json"
+    _scaled_copy(src, tmp_path / "leech24gs.json", "leech24gs", 1.0)
+    _scaled_copy(src, tmp_path / "leech24.json", "leech24", 1.0)
+    explore = tmp_path / "explore"
+    explore.mkdir()
+    data = json.loads(src.read_text())
+    data["codec"]["name"] = "variant"
+    data["points"] = data["points"][2:4]  # two points inside the curve's range
+    (explore / "variant.json").write_text(json.dumps(data))
+    _scaled_copy(explore / "variant.json", explore / "cheaper.json", "cheaper", 0.8)
+    text = zoo_report.report(tmp_path, explore)
+    assert "## Gain–shape exploration runs" in text
+    rows = [line for line in text.splitlines() if line.startswith("| variant |")]
+    assert len(rows) == 2 and all(line.endswith("| +0.00 dB | +0.00 dB |") for line in rows)
+    curve = zoo_report.load_curves(tmp_path)[0]["leech24gs"]
+    for p in sorted(data["points"], key=lambda p: p["bpp"]):
+        b = 0.8 * p["bpp"]
+        expected = p["psnr_rgb"] - np.interp(np.log(b), np.log(curve.bpp), curve.psnr)
+        assert f"| cheaper | {b:.4f} | {p['psnr_rgb']:.2f} |" in text
+        assert any(line.startswith(f"| cheaper | {b:.4f} |") and f"| {expected:+.2f} dB |" in line
+                   for line in text.splitlines())
+    assert "## Gain–shape exploration runs" not in zoo_report.report(tmp_path)  # only with the folder
