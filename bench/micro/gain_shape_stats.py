@@ -35,13 +35,6 @@ HIST_BINS = 8
 SHAPE_GAIN_GROUPS = (1, 2, 3, 5)
 
 
-def _bits(symbols: np.ndarray, rows: np.ndarray) -> float:
-    from leechcodec.bitstream import ans
-
-    freq = ans.quantized_frequencies(rows)[np.arange(len(symbols)), symbols]
-    return float(np.sum(ans.PRECISION - np.log2(freq)))
-
-
 def model_stats(model, images: list[np.ndarray]) -> dict:
     """Bits and gains of one gain–shape model over ``images`` (the coder's accounting)."""
     from leechcodec import coding
@@ -51,6 +44,7 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
     tokens = dropped = 0
     hist = np.zeros(GAIN_LEVELS, dtype=np.int64)
     by_gain = {level: [0.0, 0] for level in SHAPE_GAIN_GROUPS}  # bits and count of the coded shapes
+    per_gain_bits, at_bound = [], 0
     hyper = gains_bits = shape_bits = pixels = 0.0
     coded_shapes = 0
     for rgb in images:
@@ -58,7 +52,11 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
         _, p = model.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
                                 container.PROFILE_EXACT_ANS32_P24)
         g = p["gains"]
-        g_bits = _bits(g, coding._gain_tables(p["gain_mean_index"], p["scale_index"]))
+        rows = coding._gain_tables(p["gain_mean_index"], p["scale_index"])
+        freq = ans.quantized_frequencies(rows)[np.arange(len(g)), g]
+        per_gain_bits.append(ans.PRECISION - np.log2(freq.astype(np.float64)))
+        g_bits = float(per_gain_bits[-1].sum())
+        at_bound += int((p["scale_index"] == 0).sum())  # σ at the scale table's smallest entry
         tokens += len(g)
         dropped += int((g == 0).sum())
         coded_shapes += int((g > 0).sum())
@@ -74,10 +72,13 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
             by_gain[lo][0] += enc_group.ideal_bits
             by_gain[lo][1] += int(sel.sum())
     share = hist[hist > 0] / tokens
+    per_gain_bits = np.concatenate(per_gain_bits)
     return {"tokens": tokens, "share_gain_zero": dropped / tokens,
             "gain_histogram": {**{str(i): int(hist[i]) for i in range(HIST_BINS - 1)},
                                f"{HIST_BINS - 1}+": int(hist[HIST_BINS - 1:].sum())},
             "max_gain": int(np.nonzero(hist)[0].max()),
+            "share_gain_scale_at_bound": at_bound / tokens,
+            "gain_bits_quantiles": {f"{q:g}": float(np.quantile(per_gain_bits, q)) for q in (0.5, 0.9, 0.99)},
             "bits_per_gain_static": float(-(share * np.log2(share)).sum()),
             "bpp_ideal": (hyper + gains_bits + shape_bits) / pixels, "bpp_hyper": hyper / pixels,
             "bpp_gains": gains_bits / pixels, "bpp_shapes": shape_bits / pixels,

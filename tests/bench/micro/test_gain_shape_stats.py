@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from leechcodec import coding
+from leechcodec.bitstream import ans, container
 from leechcodec.bench.micro import gain_shape_stats
 from leechcodec.models import pad_to_multiple
 from leechcodec.zoo import load_model
@@ -39,6 +40,21 @@ def test_stats_add_up_to_the_coder_bits(tiny_zoo):
     static = -sum(c / len(g) * math.log2(c / len(g)) for c in counts)
     assert s["bits_per_gain_static"] == pytest.approx(static, rel=1e-12)
     assert s["max_gain"] == g.max()
+    # Each gain's bits under the coder's integer model: their sum is the gains' share, and the
+    # quantiles are theirs; σ at the bound is the scale table's first entry.
+    bound, bits = 0, []
+    for im in images:
+        enc = model.compress(im)
+        _, p = model.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
+                                container.PROFILE_EXACT_ANS32_P24)
+        bound += int((p["scale_index"] == 0).sum())
+        rows = coding._gain_tables(p["gain_mean_index"], p["scale_index"])
+        freq = ans.quantized_frequencies(rows)[np.arange(len(p["gains"])), p["gains"]]
+        bits += [ans.PRECISION - math.log2(int(f)) for f in freq]
+    assert s["share_gain_scale_at_bound"] == bound / len(g)
+    assert sum(bits) == pytest.approx(s["bpp_gains"] * pixels, rel=1e-9)
+    for key, value in s["gain_bits_quantiles"].items():
+        assert value == pytest.approx(float(np.quantile(bits, float(key))), rel=1e-9)
     # The shapes' bits by gain group add up to all the shapes' bits (the coder is per symbol).
     groups = s["bits_per_coded_shape_by_gain"]
     counts = {"1": (g == 1).sum(), "2": (g == 2).sum(), "3-4": ((g >= 3) & (g <= 4)).sum(), "5+": (g >= 5).sum()}
