@@ -69,14 +69,15 @@ class Delta:
         return abs(self.mean_db) <= TOLERANCE_DB
 
 
-def matched_bpp_deltas(ours: Curve, ref: Curve) -> np.ndarray:
-    """PSNR of ours minus ``ref`` interpolated linearly in log(bpp), at each of our points
-    inside ``ref``'s bpp range."""
-    if ours.psnr is None or ref.psnr is None:
+def matched_bpp_deltas(ours: Curve, ref: Curve, metric: str = "psnr") -> np.ndarray:
+    """``metric`` (:meth:`Curve.metric`: ``psnr`` or ``ms_ssim_db``) of ours minus ``ref``'s
+    interpolated linearly in log(bpp), at each of our points inside ``ref``'s bpp range."""
+    mine, theirs = ours.metric(metric), ref.metric(metric)
+    if mine is None or theirs is None:
         return np.empty(0)
     inside = (ours.bpp >= ref.bpp.min()) & (ours.bpp <= ref.bpp.max())
-    ref_at = np.interp(np.log(ours.bpp[inside]), np.log(ref.bpp), ref.psnr)
-    return ours.psnr[inside] - ref_at
+    ref_at = np.interp(np.log(ours.bpp[inside]), np.log(ref.bpp), theirs)
+    return mine[inside] - ref_at
 
 
 def _published(root: Path, rel: str) -> Curve:

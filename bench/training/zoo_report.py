@@ -177,8 +177,8 @@ def gain_shape_lines(curves: dict[str, Curve]) -> list[str]:
 
 
 def coverage_lines(curves: dict[str, Curve]) -> list[str]:
-    """Per family: its number of points (at least :data:`MIN_POINTS`?) and its rate range,
-    and whether the range reaches both ends of :data:`RATE_RANGE`."""
+    """Per family: its number of points (the comparison asks for at least :data:`MIN_POINTS`),
+    its rate range, and whether the range reaches both ends of :data:`RATE_RANGE`."""
     lo, hi = RATE_RANGE
     lines = [f"| family | points (≥ {MIN_POINTS}) | lowest bpp | highest bpp | reaches {lo} bpp | reaches {hi} bpp |",
              "|---|---:|---:|---:|:---:|:---:|"]
@@ -186,15 +186,6 @@ def coverage_lines(curves: dict[str, Curve]) -> list[str]:
         lines.append(f"| {curve.label} | {len(curve.bpp)} | {curve.bpp.min():.4f} | {curve.bpp.max():.4f} "
                      f"| {'yes' if curve.bpp.min() <= lo else 'no'} | {'yes' if curve.bpp.max() >= hi else 'no'} |")
     return lines
-
-
-def _at_matched_bpp(point: Curve, ref: Curve, metric: str) -> float | None:
-    """``metric`` of a one-point curve minus ``ref``'s, interpolated linearly in log bpp
-    (``None`` outside ``ref``'s rate range or without the metric)."""
-    mine, theirs = point.metric(metric), ref.metric(metric)
-    if mine is None or theirs is None or not ref.bpp.min() <= point.bpp[0] <= ref.bpp.max():
-        return None
-    return float(mine[0] - np.interp(np.log(point.bpp[0]), np.log(ref.bpp), theirs))
 
 
 def explore_lines(explore: Path, curves: dict[str, Curve]) -> list[str]:
@@ -212,10 +203,10 @@ def explore_lines(explore: Path, curves: dict[str, Curve]) -> list[str]:
         for i in range(len(curve.bpp)):
             point = dataclasses.replace(curve, bpp=curve.bpp[i : i + 1], psnr=curve.psnr[i : i + 1],
                                         ms_ssim=None if curve.ms_ssim is None else curve.ms_ssim[i : i + 1])
-            cells = [_at_matched_bpp(point, gs, m) for m in ("psnr", "ms_ssim_db")]
+            cells = [matched_bpp_deltas(point, gs, m) for m in ("psnr", "ms_ssim_db")]
             ms = "—" if point.ms_ssim is None else f"{point.ms_ssim[0]:.4f}"
             lines.append(f"| {curve.name} | {point.bpp[0]:.4f} | {point.psnr[0]:.2f} | {ms} | "
-                         + " | ".join("n/a" if c is None else f"{c:+.2f} dB" for c in cells) + " |")
+                         + " | ".join("n/a" if len(c) == 0 else f"{c[0]:+.2f} dB" for c in cells) + " |")
     return lines
 
 
