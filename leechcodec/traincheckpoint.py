@@ -43,16 +43,13 @@ def run_lock(folder: Path) -> Iterator[None]:
 
 def is_training(folder: Path) -> bool:
     """Whether a process holds ``folder``'s training lock right now."""
-    path = Path(folder) / LOCK_NAME
-    if not path.exists():
+    if not (Path(folder) / LOCK_NAME).exists():
         return False
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
+    try:
+        with run_lock(folder):
+            return False
+    except ValueError:
+        return True
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
