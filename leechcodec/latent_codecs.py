@@ -269,8 +269,8 @@ def gain_likelihood(n: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
     :data:`GAIN_SCALE_MIN`; the result by 1e-9 (as CompressAI bounds likelihoods). Both bounds
     pass the gradient that pushes back up (:class:`leechcodec.layers.LowerBound`), so a σ
     driven below the bound can return: with a plain clamp, tokens whose σ sat at the bound
-    kept it, and at q0 the shipped models pay up to 20 bits for some gains (see
-    ``bench/micro/gain_shape_stats.py``). The values are the clamp's. The difference is taken
+    kept it, and the shipped q0 pays the coder's maximum of 24 bits for 1 % of its gains
+    (``bench/micro/gain_shape_stats.py``). The values are the clamp's. The difference is taken
     on the tail that is small (upper tails above the mean), so probabilities far from the
     mean keep their precision."""
     sigma = _LowerBoundFunction.apply(sigma, sigma.new_tensor(GAIN_SCALE_MIN))
@@ -352,7 +352,7 @@ class GainShapeLeech24Codec(Leech24Codec):
         bsz, c, h, w = y.shape
         k = self.config.tokens
         norm = y.float().reshape(bsz, k, c // k, h, w).square().sum(2).clamp_min(1e-24).sqrt()
-        return norm * 2.0 ** self.config.gain_frac_bits
+        return norm / self.gain_step
 
     def unquantized(self, y: Tensor) -> Tensor:
         return y.float()
