@@ -35,6 +35,13 @@ HIST_BINS = 8
 SHAPE_GAIN_GROUPS = (1, 2, 3, 5)
 
 
+def _gain_groups(levels: int) -> list[tuple[int, int, str]]:
+    """``(lo, hi, key)`` of each shape group: gains ``lo ≤ ĝ < hi``, named ``"1"``, ``"3-4"``, ``"5+"``."""
+    ends = (*SHAPE_GAIN_GROUPS[1:], levels)
+    return [(lo, hi, f"{lo}+" if hi == levels else str(lo) if hi == lo + 1 else f"{lo}-{hi - 1}")
+            for lo, hi in zip(SHAPE_GAIN_GROUPS, ends)]
+
+
 def model_stats(model, images: list[np.ndarray]) -> dict:
     """Bits and gains of one gain–shape model over ``images`` (the coder's accounting)."""
     from leechcodec import coding
@@ -43,7 +50,8 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
 
     tokens = dropped = 0
     hist = np.zeros(GAIN_LEVELS, dtype=np.int64)
-    by_gain = {level: [0.0, 0] for level in SHAPE_GAIN_GROUPS}  # bits and count of the coded shapes
+    groups = _gain_groups(GAIN_LEVELS)
+    by_gain = {key: [0.0, 0] for _, _, key in groups}  # bits and count of the coded shapes
     per_gain_bits, at_bound = [], 0
     hyper = gains_bits = shape_bits = pixels = 0.0
     coded_shapes = 0
@@ -65,12 +73,12 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
         gains_bits += g_bits
         shape_bits += enc.ideal_bits - enc.hyper_ideal_bits - g_bits
         pixels += rgb.shape[0] * rgb.shape[1]
-        for lo, hi in zip(SHAPE_GAIN_GROUPS, (*SHAPE_GAIN_GROUPS[1:], GAIN_LEVELS)):
+        for lo, hi, key in groups:
             sel = (g >= lo) & (g < hi)
             enc_group = ans.SymbolEncoder()  # the same coder, fed only this group's shapes
             coding._code_leech(p["symbols"][sel], p["A"][sel], p["B"][sel], enc_group, container.PROFILE_EXACT_ANS32_P24)
-            by_gain[lo][0] += enc_group.ideal_bits
-            by_gain[lo][1] += int(sel.sum())
+            by_gain[key][0] += enc_group.ideal_bits
+            by_gain[key][1] += int(sel.sum())
     share = hist[hist > 0] / tokens
     per_gain_bits = np.concatenate(per_gain_bits)
     return {"tokens": tokens, "share_gain_zero": dropped / tokens,
@@ -83,10 +91,7 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
             "bpp_ideal": (hyper + gains_bits + shape_bits) / pixels, "bpp_hyper": hyper / pixels,
             "bpp_gains": gains_bits / pixels, "bpp_shapes": shape_bits / pixels,
             "bits_per_gain": gains_bits / tokens, "bits_per_coded_shape": shape_bits / max(coded_shapes, 1),
-            "bits_per_coded_shape_by_gain": {
-                (f"{lo}+" if hi == GAIN_LEVELS else str(lo) if hi == lo + 1 else f"{lo}-{hi - 1}"):
-                    (by_gain[lo][0] / by_gain[lo][1] if by_gain[lo][1] else None)
-                for lo, hi in zip(SHAPE_GAIN_GROUPS, (*SHAPE_GAIN_GROUPS[1:], GAIN_LEVELS))}}
+            "bits_per_coded_shape_by_gain": {key: bits / n if n else None for key, (bits, n) in by_gain.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
