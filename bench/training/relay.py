@@ -67,10 +67,11 @@ PART_BYTES = 15 * 2**20
 MANIFEST, SUMMARY, LOG = "relay.json", "summary.json", "log.jsonl.gz"
 #: Defaults of a new run: the default model's architecture (``leech24-hyper``).
 NEW_RUN = {"quantizer": "leech24", "tokens": 8, "bsq_dim": 18, "channels": 64, "hyper_channels": 64, "lmbda": 0.01,
-           "steps": 100_000, "crop": 256, "lr": 3e-4, "seed": 0, "quant_warmup": 0.0, "max_side": 1024}
+           "steps": 100_000, "crop": 256, "lr": 3e-4, "seed": 0, "quant_warmup": 0.0, "max_side": 1024,
+           "gain_frac_bits": 0, "gain_noise": False}
 #: Batch of a new run per device (a fixed part of the run once it started).
 DEVICE_BATCH = {"cpu": 8, "cuda": 32}
-MODEL_KEYS = ("quantizer", "tokens", "bsq_dim", "channels", "hyper_channels")
+MODEL_KEYS = ("quantizer", "tokens", "bsq_dim", "channels", "hyper_channels", "gain_frac_bits")
 
 
 def pack(src: Path, dst: Path, max_side: int, quality: int) -> tuple[int, int]:
@@ -216,6 +217,7 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
         window.start(state["step"], state["elapsed_s"])
         settings = {k: tc[k] for k in ("lmbda", "steps", "batch", "crop", "lr", "seed", "quant_warmup", "max_side",
                                         "lr_decay_from", "ckpt_every")}
+        settings["gain_noise"] = tc.get("gain_noise", False)
     else:
         model, settings = new_run_config(args, device.type)
         model_cfg = ModelConfig(**model)
@@ -255,6 +257,9 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     r.add_argument("--any-pack", action="store_true", help="resume with another pack than the run's")
     new = r.add_argument_group("a new run (a resumed run keeps its own)")
     for key, value in NEW_RUN.items():
+        if isinstance(value, bool):
+            new.add_argument(f"--{key.replace('_', '-')}", action="store_const", const=True, default=None)
+            continue
         kind = str if isinstance(value, str) else type(value)
         new.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None, help=f"default {value}")
     new.add_argument("--batch", type=int, default=None,

@@ -117,3 +117,23 @@ def test_resume_refuses_another_pack_and_new_flags(packed, tmp_path):
                  "--minutes", "1", "--resume", str(out)]) == 1
     assert _run(["--pack", str(packed), "--out", str(tmp_path / "o3"), "--run-dir", str(tmp_path / "r3"),
                  "--minutes", "1", "--resume", str(out), "--lmbda", "0.1"]) == 1
+
+
+def test_gain_shape_run_keeps_its_gain_settings_across_windows(packed, tmp_path, monkeypatch):
+    """``--gain-frac-bits`` is part of the model, ``--gain-noise`` of the training; a resumed
+    window takes both from the checkpoint (and refuses them as new flags)."""
+    first = tmp_path / "first"
+    flags = ["--quantizer", "leech24gs", *TINY[:-6], "--steps", "1", "--batch", "2", "--crop", "64",
+             "--gain-frac-bits", "1", "--gain-noise"]
+    assert _run(["--pack", str(packed), "--out", str(first), "--run-dir", str(tmp_path / "r1"), "--minutes", "1e6",
+                 *flags]) == 0
+    state = _weights(first, tmp_path)
+    assert state["model_config"]["gain_frac_bits"] == 1 and state["train_config"]["gain_noise"] is True
+    assert _run(["--pack", str(packed), "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r2"),
+                 "--minutes", "1e6", "--resume", str(first), "--gain-noise"]) == 1
+    resumed = []
+    monkeypatch.setattr(train, "train", lambda cfg, model_cfg, **kw: resumed.append((cfg, model_cfg)))
+    assert _run(["--pack", str(packed), "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r3"),
+                 "--minutes", "1e6", "--resume", str(first)]) == 0
+    (cfg, model_cfg), = resumed
+    assert cfg.gain_noise is True and model_cfg.gain_frac_bits == 1
