@@ -1,0 +1,177 @@
+"""A run's training curve: real files on Kodak (or any image folder) against pixels seen.
+
+``add`` codes every image of ``--data-dir`` with a checkpoint of a run (a ``checkpoint.pt``, or
+a relay window's folder of checkpoint parts) through the real encoder and decoder, and adds
+one point to the run's curve file: the step, the crops and pixels seen, the training step
+time and device, the mean whole-file bpp, PSNR and MS-SSIM, and PSNR against JPEG 4:2:0
+WebP and HEVC 4:4:4 at the same bpp when their harness result files (on the same images) are given. A point at the same step
+replaces the old one. ``plot`` draws bpp and PSNR against Gpixel seen::
+
+    python -m leechcodec.bench.training.curve add runs/flagship/leg-001 --data-dir ../shared/data/kodak \\
+        --out bench/results/training/flagship/curve.json --refs bench/results/kodak
+    python -m leechcodec.bench.training.curve plot bench/results/training/flagship/curve.json \\
+        -o bench/results/training/flagship/curve.png
+
+The training loop's own validation (``leechcodec train --val-dir``) reports the model's
+estimated rate on a few images; this is what a user of that checkpoint would get.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["measure", "add_point", "plot_curve", "main"]
+
+
+def _load_state(source: Path) -> dict:
+    import torch
+
+    if source.is_dir():
+        from leechcodec.bench.training.relay import join_checkpoint
+
+        with tempfile.TemporaryDirectory() as tmp:
+            join_checkpoint(source, Path(tmp) / "checkpoint.pt")
+            return torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return torch.load(source, map_location="cpu", weights_only=False)
+
+
+def measure(state: dict, images: list[Path], progress=None) -> dict:
+    """Mean whole-file bpp, PSNR (dB) and MS-SSIM of ``state``'s model over ``images``."""
+    from leechcodec import api
+    from leechcodec.bench.metrics import ms_ssim_rgb, psnr_rgb
+    from leechcodec.bench.runner import load_rgb
+    from leechcodec.models import LeechCodecModel, ModelConfig
+
+    model = LeechCodecModel(ModelConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    bpp, psnr, msssim = [], [], []
+    for path in images:
+        rgb = load_rgb(path)
+        data = api.compress(rgb, model, name="curve", lmbda=state["train_config"]["lmbda"])
+        out = api.decompress(data, model)
+        bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
+        psnr.append(psnr_rgb(rgb, out))
+        msssim.append(ms_ssim_rgb(rgb, out))
+        if progress is not None:
+            progress.update(1)
+    return {"bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
+            "ms_ssim": float(np.mean(msssim)) if None not in msssim else None}
+
+
+def _against(point: dict, refs: Path | None, images: list[str]) -> dict:
+    """PSNR minus each reference curve's, interpolated in log(bpp), at the point's bpp; only
+    for references measured on exactly the same images."""
+    from leechcodec.bench.curves import curve_from_result
+    from leechcodec.bench.results import load_result
+
+    out = {}
+    for name in ("jpeg420", "webp", "hevc444"):
+        path = refs / f"{name}.json" if refs else None
+        if path is None or not path.exists() or load_result(path)["dataset"]["images"] != images:
+            continue
+        ref = curve_from_result(path)
+        if ref.bpp.min() <= point["bpp"] <= ref.bpp.max():
+            out[name] = round(point["psnr"] - float(np.interp(np.log(point["bpp"]), np.log(ref.bpp), ref.psnr)), 3)
+    return out
+
+
+def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None, images: int | None = None) -> dict:
+    """Measure ``source`` (a checkpoint or a relay folder) and add its point to ``out``."""
+    from leechcodec.bench.datasets import list_images
+    from leechcodec.export import training_device
+    from leechcodec.traincheckpoint import state_sha256
+    from tqdm import tqdm
+
+    state = _load_state(source)
+    paths = list_images(data_dir)[:images]
+    if not paths:
+        raise ValueError(f"no images in {data_dir}")
+    tc = state["train_config"]
+    t0 = time.perf_counter()
+    with tqdm(total=len(paths), desc=f"step {state['step']}", unit="img", disable=None) as progress:
+        metrics = measure(state, paths, progress)
+    point = {"step": state["step"], "crops_seen": state["crops_seen"],
+             "pixels_seen": state["crops_seen"] * tc["crop"] ** 2, "train_s": round(state["elapsed_s"], 1),
+             "device": training_device(state), "weights_sha256": state_sha256(state["model"]),
+             **{k: (round(v, 5) if v is not None else None) for k, v in metrics.items()},
+             "eval_s": round(time.perf_counter() - t0, 1)}
+    point["psnr_minus"] = _against(point, refs, [p.name for p in paths])
+    record = json.loads(out.read_text()) if out.exists() else {
+        "model_config": state["model_config"], "lmbda": tc["lmbda"], "batch": tc["batch"], "crop": tc["crop"],
+        "steps_target": tc["steps"], "images": [p.name for p in paths], "data_dir": str(data_dir), "points": []}
+    if record["model_config"] != state["model_config"]:
+        raise ValueError(f"{out} is the curve of another model ({record['model_config']})")
+    if record["images"] != [p.name for p in paths]:
+        raise ValueError(f"{out} was measured on other images ({len(record['images'])}: {record['images'][:3]}…)")
+    record["points"] = sorted([p for p in record["points"] if p["step"] != point["step"]] + [point],
+                              key=lambda p: p["step"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(out)
+    return point
+
+
+def plot_curve(curve: Path, out: Path) -> None:
+    """bpp and PSNR of every point against Gpixel seen, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = json.loads(curve.read_text())
+    pts = record["points"]
+    gpx = [p["pixels_seen"] / 1e9 for p in pts]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in ((axes[0], "bpp", "bits per pixel (whole file)"), (axes[1], "psnr", "PSNR (RGB) [dB]")):
+        ax.plot(gpx, [p[key] for p in pts], "o-")
+        ax.set_xlabel("Gpixel of training crops seen")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    cfg = record["model_config"]
+    fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}, λ = {record['lmbda']}: "
+                 f"{len(record['images'])} images of {Path(record['data_dir']).name}")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.curve", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("add", help="measure a checkpoint and add its point")
+    a.add_argument("source", type=Path, help="a checkpoint.pt, or a relay window's folder")
+    a.add_argument("--data-dir", type=Path, required=True, help="the images (e.g. ../shared/data/kodak)")
+    a.add_argument("--out", type=Path, required=True, help="the curve file (JSON)")
+    a.add_argument("--refs", type=Path, default=None, help="folder of harness results (jpeg420.json, webp.json, …)")
+    a.add_argument("--images", type=int, default=None, help="the first N images only")
+    q = sub.add_parser("plot", help="draw a curve file")
+    q.add_argument("curve", type=Path)
+    q.add_argument("-o", "--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "add":
+            pt = add_point(args.source, args.data_dir, args.out, args.refs, args.images)
+            vs = ", ".join(f"{v:+.2f} dB vs {k}" for k, v in pt["psnr_minus"].items())
+            print(f"step {pt['step']}: {pt['pixels_seen'] / 1e9:.2f} Gpixel, {pt['bpp']:.4f} bpp, "
+                  f"{pt['psnr']:.2f} dB{'; ' + vs if vs else ''} -> {args.out}")
+        else:
+            plot_curve(args.curve, args.out)
+            print(f"wrote {args.out}")
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"curve {args.cmd}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

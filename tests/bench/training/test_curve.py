@@ -1,0 +1,80 @@
+"""The training-curve tool: a point is what the real codec gives on the images, one per step,
+compared with reference codecs only on the same images."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from leechcodec import api
+from leechcodec.bench.results import SCHEMA, SCHEMA_VERSION
+from leechcodec.bench.runner import load_rgb
+from leechcodec.bench.training import curve
+from leechcodec.models import LeechCodecModel, ModelConfig
+
+CFG = ModelConfig(quantizer="leech24gs", tokens=1, channels=8, hyper_channels=8)
+
+
+def _checkpoint(path, step: int, seed: int = 0, cfg: ModelConfig = CFG):
+    torch.manual_seed(seed)
+    model = LeechCodecModel(cfg)
+    torch.save({"model_config": cfg.to_dict(), "model": model.state_dict(), "step": step, "crops_seen": 4 * step,
+                "elapsed_s": 2.5 * step, "train_config": {"lmbda": 0.01, "batch": 4, "crop": 64, "steps": 100}}, path)
+    return path
+
+
+def _reference(path, images: list[str], bpp: list[float], psnr: list[float]):
+    points = [{"bpp": b, "psnr_rgb": p, "ms_ssim_rgb": None} for b, p in zip(bpp, psnr)]
+    path.write_text(json.dumps({"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+                                "codec": {"name": path.stem, "label": path.stem},
+                                "dataset": {"name": "custom", "n_images": len(images), "images": images},
+                                "points": points}))
+
+
+def test_a_point_is_the_real_codec_on_every_image(image_folder, tmp_path):
+    ckpt = _checkpoint(tmp_path / "c.pt", step=10)
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    _reference(refs / "webp.json", ["a.png", "b.png"], [0.01, 100.0], [10.0, 30.0])
+    _reference(refs / "jpeg420.json", ["a.png"], [0.01, 100.0], [10.0, 30.0])  # other images: not compared
+    out = tmp_path / "curve.json"
+    point = curve.add_point(ckpt, image_folder, out, refs)
+
+    state = torch.load(ckpt, weights_only=False)
+    model = LeechCodecModel(CFG)
+    model.load_state_dict(state["model"])
+    model.eval()
+    bpp, psnr = [], []
+    for name in ("a.png", "b.png"):
+        rgb = load_rgb(image_folder / name)
+        data = api.compress(rgb, model, name="other")
+        err = (api.decompress(data, model).astype(float) - rgb) ** 2
+        bpp.append(8 * len(data) / rgb.shape[0] / rgb.shape[1])
+        psnr.append(10 * math.log10(255**2 / err.mean()))
+    assert point["bpp"] == pytest.approx(np.mean(bpp), abs=1e-5)
+    assert point["psnr"] == pytest.approx(np.mean(psnr), abs=1e-5)
+    assert (point["step"], point["pixels_seen"]) == (10, 40 * 64 * 64)
+    expected = np.mean(psnr) - np.interp(np.log(np.mean(bpp)), np.log([0.01, 100.0]), [10.0, 30.0])
+    assert set(point["psnr_minus"]) == {"webp"}
+    assert point["psnr_minus"]["webp"] == pytest.approx(expected, abs=2e-3)
+
+
+def test_points_are_one_per_step_of_one_model(image_folder, tmp_path):
+    out = tmp_path / "curve.json"
+    first = curve.add_point(_checkpoint(tmp_path / "a.pt", step=20), image_folder, out)
+    curve.add_point(_checkpoint(tmp_path / "b.pt", step=10), image_folder, out)
+    again = curve.add_point(_checkpoint(tmp_path / "c.pt", step=20, seed=1), image_folder, out)
+    record = json.loads(out.read_text())
+    assert [p["step"] for p in record["points"]] == [10, 20]
+    assert record["points"][1]["weights_sha256"] == again["weights_sha256"] != first["weights_sha256"]
+    with pytest.raises(ValueError, match="another model"):
+        other = ModelConfig(quantizer="leech24gs", tokens=1, channels=8, hyper_channels=16)
+        curve.add_point(_checkpoint(tmp_path / "d.pt", step=30, cfg=other), image_folder, out)
+    with pytest.raises(ValueError, match="other images"):
+        curve.add_point(_checkpoint(tmp_path / "e.pt", step=30), image_folder, out, images=1)
+    assert curve.main(["plot", str(out), "-o", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
