@@ -16,7 +16,10 @@ copy of the same seeded model and the same training images (:mod:`leechcodec.tra
 - ``new_without_quantizer_prior``: ``new`` with the quantizer and the prior replaced by
   stand-ins of negligible cost (normalized tokens for codewords, the prior's logits
   without its partition function; scalar: no rounding, a sigmoid for the Gaussian
-  likelihood). ``1 − time(this) / time(new)`` is the share of quantizer + prior in the step.
+  likelihood). ``1 − time(this) / time(new)`` is the share of quantizer + prior in the step;
+- ``new_bf16_nhwc``: ``new`` with bf16 autocast for the transforms and channels_last, whatever
+  the device's defaults (on CUDA they are the defaults; on a CPU with bf16 matrix units,
+  oneDNN needs both to use them). ``bf16_nhwc_over_new`` is its speed-up.
 
 Each is warmed up (``--warmup`` steps; compilation, cuDNN's choices), then timed for
 ``--steps`` steps in ``--rounds`` rounds that take the three in turn (a shared machine's
@@ -25,7 +28,8 @@ load falls on all of them alike); the fastest round counts (``step_ms``; every r
 steadier than wall time on a shared machine; on the CPU the ratios are given from both,
 ``_cpu`` from CPU time). On CUDA the device is synchronized before and after each timed
 round only. Mpixel/s = batch · crop² / step time.
-``--batches`` adds, for the default configuration's Λ24 model, the new step at those batch
+The ``flagship`` configuration is the 128-channel model of issue 15 (train it with
+``--families leech24gs``). ``--batches`` adds, for the default configuration's Λ24 model, the new step at those batch
 sizes (the best batch for the device).
 
 The record (JSON, ``--out``; default ``bench/results/bench_train_<cpu|cuda>.json``) names the
@@ -62,9 +66,10 @@ __all__ = ["CONFIGS", "measure", "main"]
 CONFIGS = {
     "default": ({"tokens": 8, "channels": 64, "hyper_channels": 64}, 256, 8, 32),  # leech24-hyper
     "zoo": ({"tokens": 8, "channels": 48, "hyper_channels": 48}, 128, 8, 8),  # zoo recipe, q2/q3
+    "flagship": ({"tokens": 8, "channels": 128, "hyper_channels": 128}, 256, 16, 32),  # issue 15's run
 }
 FAMILIES = tuple(LATENT_CODECS)
-VARIANTS = ("old", "new", "new_without_quantizer_prior")
+VARIANTS = ("old", "new", "new_without_quantizer_prior", "new_bf16_nhwc")
 
 
 class _NoQuantizer(nn.Module):
@@ -130,6 +135,9 @@ def _build(variant: str, base: LeechCodecModel, images, crop: int, batch: int, d
     if variant == "old":
         options, amp = step_options(device, legacy=True), old_amp
         sampler = CropSampler(images, crop, 0)
+    elif variant == "new_bf16_nhwc":  # the device's step with bf16 autocast and NHWC, whatever its defaults
+        options, amp = step_options(device, channels_last="on", compile=compile), "bf16"
+        sampler = DeviceCropSampler(images, crop, 0, device)
     else:
         options = step_options(device, compile=compile)
         sampler = DeviceCropSampler(images, crop, 0, device)
@@ -196,6 +204,8 @@ def measure(config: str, family: str, images, device: torch.device, steps: int, 
         ms = {v: out["variants"][v][key] for v in variants}
         if "old" in ms and "new" in ms:
             out["new_over_old" + suffix] = round(ms["old"] / ms["new"], 3)
+        if "new" in ms and "new_bf16_nhwc" in ms:
+            out["bf16_nhwc_over_new" + suffix] = round(ms["new"] / ms["new_bf16_nhwc"], 3)
         if "new" in ms and "new_without_quantizer_prior" in ms:
             out["quantizer_prior_share" + suffix] = round(1 - ms["new_without_quantizer_prior"] / ms["new"], 4)
     return out

@@ -39,4 +39,6 @@ def test_record(tmp_path, monkeypatch):
         assert r["variants"]["old"]["options"] == "legacy" and r["variants"]["new"]["options"] == "device-resident"
         assert all(len(v["step_ms_rounds"]) == 2 and v["mpix_per_s"] > 0 for v in r["variants"].values())
         assert r["new_over_old"] > 0 and r["quantizer_prior_share"] < 1 and r["new_over_old_cpu"] > 0
+        assert r["variants"]["new_bf16_nhwc"]["amp"] == "bf16" and "channels_last" in r["variants"]["new_bf16_nhwc"]["options"]
+        assert r["bf16_nhwc_over_new"] > 0
     assert rec["batch_sweep"][0]["batch"] == 1
