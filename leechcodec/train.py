@@ -279,6 +279,7 @@ class _Run:
     step: int = 0
     elapsed: float = 0.0  # seconds of training, over all segments
     segments: list[dict] = field(default_factory=list)  # which device ran from which step
+    fresh_optimizer: bool = False  # resumed from a checkpoint without optimizer states
     where: str = ""  # this segment's device_name
 
     @property
@@ -337,8 +338,13 @@ def _resume(run: _Run) -> None:
         raise ValueError(f"{path} was trained by {state.get('world_size', 1)} process(es) and this run has "
                          f"{run.world}; resume with the same number of processes or use a new --out")
     run.model.load_state_dict(state["model"])
-    _load_optimizer(step_fn.opt, state["opt"])
-    _load_optimizer(step_fn.aux_opt, state["aux_opt"])
+    if "opt" in state:
+        _load_optimizer(step_fn.opt, state["opt"])
+        _load_optimizer(step_fn.aux_opt, state["aux_opt"])
+    else:  # a slim checkpoint (relay slim): the weights travelled, the Adam moments did not
+        run.fresh_optimizer = True
+        if run.is_main:
+            log.warning("%s carries no optimizer states: Adam starts afresh at step %d", path, state["step"])
     if step_fn.scaler.is_enabled() and state.get("scaler"):
         step_fn.scaler.load_state_dict(state["scaler"])
     rng = _rank_rng(state)[run.rank]
@@ -429,7 +435,10 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
         probe = _compile_probe(run.model, run.step_fn.batch, cfg.crop, device, run.step_fn)
         run.options = replace(run.options, compile=compile_transforms(run.model, probe))
     run.where = device_name(device)
-    run.segments = [*run.segments, {"step": run.step, "device": run.where, "world_size": run.world, "amp": amp}]
+    segment = {"step": run.step, "device": run.where, "world_size": run.world, "amp": amp}
+    if run.fresh_optimizer:
+        segment["optimizer"] = "fresh"
+    run.segments = [*run.segments, segment]
     if run.distributed:
         _distribute(run)
     logs = _Log(run)

@@ -137,3 +137,28 @@ def test_gain_shape_run_keeps_its_gain_settings_across_windows(packed, tmp_path,
                  "--minutes", "1e6", "--resume", str(first)]) == 0
     (cfg, model_cfg), = resumed
     assert cfg.gain_noise is True and model_cfg.gain_frac_bits == 1
+
+
+def test_slim_window_resumes_with_fresh_optimizer_states(packed, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    leg1 = tmp_path / "leg1"
+    assert _run(["--pack", str(packed), "--out", str(leg1), "--run-dir", str(tmp_path / "r1"), "--minutes", "2",
+                 "--margin", "0", "--ckpt-minutes", "0.5", *TINY], clock=FakeClock(10.0)) == 0
+    full = json.loads((leg1 / relay.MANIFEST).read_text())
+    thin = tmp_path / "thin"
+    assert relay.main(["slim", str(leg1), "--out", str(thin)]) == 0
+    manifest = json.loads((thin / relay.MANIFEST).read_text())
+    assert manifest["optimizer"] is False and manifest["step"] == full["step"] < 6
+    assert manifest["checkpoint"]["bytes"] < full["checkpoint"]["bytes"] / 2
+    state = _weights(thin, tmp_path)
+    before = _weights(leg1, tmp_path)
+    assert "opt" not in state and "aux_opt" not in state
+    assert train.state_sha256(state["model"]) == train.state_sha256(before["model"])
+    assert (thin / relay.LOG).read_bytes() == (leg1 / relay.LOG).read_bytes()
+
+    leg2 = tmp_path / "leg2"
+    assert _run(["--pack", str(packed), "--out", str(leg2), "--run-dir", str(tmp_path / "r2"), "--minutes", "1e6",
+                 "--resume", str(thin)]) == 0
+    after = _weights(leg2, tmp_path)
+    assert after["step"] == 6 and "opt" in after
+    assert [s.get("optimizer") for s in after["segments"]] == [None, "fresh"]
