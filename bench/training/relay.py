@@ -28,7 +28,7 @@ checkpoint it refreshes ``--out``, so a window cut short still brings back its l
   :data:`PART_BYTES` (the default model's is 24 MB: two parts);
 - ``relay.json``: the parts' sha256, the pack's sha256, the step, the run's configuration;
 - ``log.jsonl.gz``: the run's training log, all windows so far;
-- ``summary.json``: this window: wall time, time in training steps and its share, steps,
+- ``summary.json``: this window: its command line, wall time, time in training steps and its share, steps,
   Mpixel/s, the checkpoints written, the step's options.
 
 That is at most 8 files (the device's limit) for checkpoints up to 5 parts (75 MiB).
@@ -56,6 +56,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import sys
 import tarfile
 import tempfile
@@ -226,6 +227,7 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
     device = train.resolve_device(args.device)
     pack_path, run_dir, out = Path(args.pack), Path(args.run_dir), Path(args.out)
     window = _Window(out, pack_path, sha256_file(pack_path), clock, train.device_name(device))
+    window.summary["command"] = args.command_line
     deadline = window.t0 + args.minutes * 60 - args.margin
     out.mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -302,6 +304,8 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     new.add_argument("--batch", type=int, default=None,
                      help=", ".join(f"{d}: {b}" for d, b in DEVICE_BATCH.items()) + " by default")
     args = p.parse_args(argv)
+    args.command_line = shlex.join(["python", "-m", "leechcodec.bench.training.relay",
+                                    *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.cmd == "pack":

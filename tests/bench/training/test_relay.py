@@ -72,6 +72,7 @@ def test_train_stop_resume_elsewhere_equals_uninterrupted(packed, tmp_path, monk
                  *TINY]) == 0
     summary = json.loads((full / relay.SUMMARY).read_text())
     assert summary["complete"] and summary["steps"] == 6 and summary["train_share"] > 0
+    assert summary["command"].startswith("python -m leechcodec.bench.training.relay run --device cpu --threads 1 ")
 
     # A window of 2 "minutes" on a clock that moves 10 s per reading: it stops early, with
     # time-based checkpoints on the way, and brings back at most 8 files of at most 16 MiB.
