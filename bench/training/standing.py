@@ -1,0 +1,123 @@
+"""Where our models stand against the classic codecs, in one table: the README's lead.
+
+``python -m leechcodec.bench.training.standing bench/results/kodak`` reads the harness result
+files of the models named by ``--models`` (default: every shipped zoo name whose result file
+is in the folder) and of the references JPEG 4:2:0 (libjpeg-turbo, optimized), WebP and HEVC
+4:4:4 (the BPG stand-in), and writes ``standing.md`` into the folder:
+
+- for a single-rate model (the default): its bpp and PSNR, and PSNR minus each reference's at
+  the same bpp (interpolated linearly in log bpp);
+- for a curve (a zoo family): its bpp range, BD-rate (PSNR and MS-SSIM) against each
+  reference, and BD-PSNR, with the overlap of the two curves (BD-rates over less than half
+  of the union of the quality ranges are marked †, as in ``leechcodec plot``).
+
+Every number comes from the result files; the issue-15 targets are printed next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from leechcodec.bench.bdrate import MIN_OVERLAP, bd_psnr, bd_rate
+from leechcodec.bench.curves import Curve, curve_from_result
+
+__all__ = ["REFERENCES", "point_rows", "curve_rows", "report", "main"]
+
+#: name -> label of the reference codecs (their result files beside ours).
+REFERENCES = {"jpeg420": "JPEG 4:2:0 (optimized)", "webp": "WebP", "hevc444": "HEVC 4:4:4"}
+
+
+def _at(ref: Curve, bpp: float) -> float | None:
+    """``ref``'s PSNR at ``bpp`` (linear in log bpp), None outside its range."""
+    if not ref.bpp.min() <= bpp <= ref.bpp.max():
+        return None
+    return float(np.interp(np.log(bpp), np.log(ref.bpp), ref.psnr))
+
+
+def _fmt(value: float | None, unit: str = "", sign: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}{unit}" if sign else f"{value:.2f}{unit}"
+
+
+def point_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
+    """One row per point of each model: bpp, PSNR, and PSNR minus each reference's at that bpp."""
+    rows = ["| model | bpp | PSNR | " + " | ".join(f"− {REFERENCES[r]}" for r in refs) + " |",
+            "|---|---:|---:|" + "---:|" * len(refs)]
+    for c in ours:
+        for bpp, psnr in zip(c.bpp, c.psnr):
+            deltas = [_at(ref, float(bpp)) for ref in refs.values()]
+            cells = [_fmt(None if d is None else float(psnr) - d, " dB") for d in deltas]
+            rows.append(f"| {c.label} | {bpp:.4f} | {psnr:.2f} dB | " + " | ".join(cells) + " |")
+    return rows
+
+
+def curve_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
+    """One row per (curve, reference): BD-rate on PSNR and MS-SSIM, and BD-PSNR."""
+    rows = ["| model | against | BD-rate PSNR | BD-rate MS-SSIM | BD-PSNR |", "|---|---|---:|---:|---:|"]
+    for c in ours:
+        for name, ref in refs.items():
+            cells = []
+            for metric in ("psnr", "ms_ssim_db"):
+                r = bd_rate(ref, c, metric)
+                cells.append("n/a" if r.value is None else f"{r.value:+.1f} %{' †' if r.overlap < MIN_OVERLAP else ''}")
+            p = bd_psnr(ref, c)
+            cells.append(_fmt(p.value, " dB"))
+            rows.append(f"| {c.label} | {REFERENCES[name]} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def report(folder: Path, models: list[str] | None = None) -> str:
+    """The markdown of ``standing.md`` for the result files in ``folder``."""
+    refs = {name: curve_from_result(folder / f"{name}.json") for name in REFERENCES
+            if (folder / f"{name}.json").exists()}
+    if not refs:
+        raise ValueError(f"no reference result files ({', '.join(f'{n}.json' for n in REFERENCES)}) in {folder}")
+    if models is None:
+        from leechcodec.zoo import list_models
+
+        models = sorted({e.name for e in list_models()})
+    curves = [curve_from_result(folder / f"{m}.json") for m in models if (folder / f"{m}.json").exists()]
+    if not curves:
+        raise ValueError(f"none of {', '.join(models)} has a result file in {folder}")
+    single = [c for c in curves if len(c.bpp) < 4]
+    multi = [c for c in curves if len(c.bpp) >= 4]
+    out = [f"# Where we stand ({folder.name}, whole-file bpp, RGB PSNR)", "",
+           "Made by `python -m leechcodec.bench.training.standing " + str(folder) + "` from the result files "
+           "beside it; PSNR differences at the same bpp are interpolated linearly in log bpp, n/a outside "
+           "the reference's measured range.", ""]
+    if single:
+        out += ["## Single-rate models at their own rate", "", *point_rows(single, refs), "",
+                "Issue 15's target for the default model: ≥ WebP and ≥ optimized JPEG + 2 dB at its own bpp "
+                "(aim: ≥ HEVC 4:4:4, and the paper's 29.63 dB at ≤ 0.2747 bpp).", ""]
+    if multi:
+        out += ["## Curves (BD against each reference; † = overlap below 50 %)", "", *curve_rows(multi, refs), "",
+                "Issue 15's target for the Λ24 zoo: BD-rate ≤ −40 % against optimized JPEG and ≤ 0 against "
+                "WebP (and ≤ −10 % against BSQ, in `zoo_report.md`).", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.training.standing",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, help="harness result files (e.g. bench/results/kodak)")
+    p.add_argument("--models", default=None, help="comma-separated result names (default: the zoo's names)")
+    p.add_argument("--out", type=Path, default=None, help="default: FOLDER/standing.md")
+    args = p.parse_args(argv)
+    try:
+        text = report(args.folder, args.models.split(",") if args.models else None)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"standing: error: {exc}", file=sys.stderr)
+        return 1
+    out = args.out or args.folder / "standing.md"
+    out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
