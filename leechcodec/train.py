@@ -495,6 +495,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--batch", type=int, default=8, help="global batch, split over torchrun processes")
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr-decay-from", type=float, default=0.8,
+                   help="fraction of --steps after which the learning rate decays linearly to lr/10 (a resumed "
+                        "run given a later --steps and this fraction at its step cools down from there)")
     p.add_argument("--quant-warmup", type=float, default=0.0,
                    help="fraction of steps over which g_s's input ramps from tokens to codewords")
     p.add_argument("--seed", type=int, default=0)
@@ -533,7 +536,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     cfg = TrainConfig(data=args.data, out=args.out, lmbda=args.lmbda, steps=args.steps, batch=args.batch,
-                      crop=args.crop, lr=args.lr, quant_warmup=args.quant_warmup, seed=args.seed, max_side=args.max_side,
+                      crop=args.crop, lr=args.lr, lr_decay_from=args.lr_decay_from, quant_warmup=args.quant_warmup,
+                      seed=args.seed, max_side=args.max_side,
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
                       ckpt_every=args.ckpt_every, device=args.device, amp=args.amp, log_every=args.log_every,
                       ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, channels_last=args.channels_last,

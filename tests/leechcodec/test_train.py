@@ -78,3 +78,15 @@ def test_a_run_folder_has_one_trainer_at_a_time(image_folder, tmp_path):
     with run_lock(out):  # free again
         pass
     assert _run(image_folder, out, 3)["step"] == 3
+
+
+def test_cool_down_a_resumed_run_with_a_later_decay(image_folder, tmp_path):
+    """``--steps`` and ``--lr-decay-from`` of a resumed run set a new end: the learning rate stays
+    until the old end and decays linearly to lr/10 after it."""
+    base = ["--data", str(image_folder), "--out", str(tmp_path / "r"), "--crop", "64", "--batch", "1", "--channels",
+            "8", "--hyper-channels", "8", "--tokens", "1", "--lr", "1e-3", "--threads", "1", "--device", "cpu"]
+    assert train.main([*base, "--steps", "2", "--lr-decay-from", "1.0"]) == 0
+    assert train.main([*base, "--steps", "5", "--lr-decay-from", "0.4"]) == 0
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert lrs[:2] == [1e-3, 1e-3]
+    assert lrs[2:] == pytest.approx([1e-3 * (1 - 0.9 * f) for f in (0, 1 / 3, 2 / 3)])
