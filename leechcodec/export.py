@@ -18,7 +18,7 @@ import torch
 from leechcodec.models import LeechCodecModel, ModelConfig
 from leechcodec.zoo import BUILTIN_WEIGHTS_DIR, ZooEntry, export_weights, zoo_dir
 
-__all__ = ["export_checkpoint", "training_device", "main"]
+__all__ = ["export_checkpoint", "training_device", "pixels_seen", "main"]
 
 
 def training_device(state: dict) -> str:
@@ -36,6 +36,12 @@ def training_device(state: dict) -> str:
     return "; ".join(parts)
 
 
+def pixels_seen(state: dict) -> int:
+    """Pixels of training crops a checkpoint saw (recorded since runs could change their crop
+    size; before that, crops seen times the crop²)."""
+    return state.get("pixels_seen", state["crops_seen"] * state["train_config"]["crop"] ** 2)
+
+
 def export_checkpoint(checkpoint: Path, name: str, quality: int, out_dir: Path, command: str | None = None,
                       data_note: str | None = None) -> ZooEntry:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -45,7 +51,7 @@ def export_checkpoint(checkpoint: Path, name: str, quality: int, out_dir: Path, 
     model.eval()
     tc = state["train_config"]
     budget = {"steps": state["step"], "batch": tc["batch"], "crop": tc["crop"], "crops_seen": state["crops_seen"],
-              "pixels_seen": state["crops_seen"] * tc["crop"] ** 2, "wall_s": round(state["elapsed_s"], 1),
+              "pixels_seen": pixels_seen(state), "wall_s": round(state["elapsed_s"], 1),
               "device": training_device(state), "world_size": state.get("world_size", 1)}
     provenance = {"train_config": tc, "command": command, "data": data_note or tc["data"],
                   "torch": torch.__version__, "python": platform.python_version()}

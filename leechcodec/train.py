@@ -142,6 +142,16 @@ def local_batch(batch: int, world_size: int) -> int:
     return batch // world_size
 
 
+def seen(segments: list[dict], step: int) -> dict[str, int]:
+    """``{"crops_seen", "pixels_seen"}`` of a run at ``step``: each segment's steps (to the next
+    segment's first step, the last one's to ``step``) times its batch, and times its crop²."""
+    crops = pixels = 0
+    for seg, end in zip(segments, [s["step"] for s in segments[1:]] + [step]):
+        n = (end - seg["step"]) * seg["batch"]
+        crops, pixels = crops + n, pixels + n * seg["crop"] ** 2
+    return {"crops_seen": crops, "pixels_seen": pixels}
+
+
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     start = cfg.lr_decay_from * cfg.steps
     if step < start:
@@ -352,7 +362,12 @@ def _resume(run: _Run) -> None:
     torch.set_rng_state(rng["torch"])
     if run.device.type == "cuda" and rng["cuda"] is not None:
         torch.cuda.set_rng_state(rng["cuda"], run.device)
-    run.step, run.elapsed, run.segments = state["step"], state["elapsed_s"], state.get("segments", [])
+    tc = state["train_config"]  # segments written before they recorded batch and crop ran with these
+    run.step, run.elapsed = state["step"], state["elapsed_s"]
+    segments = state.get("segments") or [{"step": 0, "device": "unknown (before segments were recorded)",
+                                          "world_size": state.get("world_size", 1), "amp": "off"}]
+    run.segments = [{**seg, "batch": seg.get("batch", tc["batch"]), "crop": seg.get("crop", tc["crop"])}
+                    for seg in segments]
     if run.is_main:
         log.info("resumed from %s at step %d", path, run.step)
 
@@ -420,7 +435,7 @@ def _save(run: _Run, on_checkpoint: Callable[[Path, int], None] | None) -> None:
     cfg = run.cfg
     _checkpoint(run.ckpt_path, run.model, run.step_fn, run.sampler, run.device, run.is_main, step=run.step,
                 elapsed_s=run.elapsed, model_config=run.model_cfg.to_dict(), train_config=dict(cfg.__dict__),
-                crops_seen=run.step * cfg.batch, device=run.where, world_size=run.world, amp=run.amp,
+                **seen(run.segments, run.step), device=run.where, world_size=run.world, amp=run.amp,
                 segments=run.segments, step_options=run.options.describe())
     if run.is_main and on_checkpoint is not None:
         on_checkpoint(run.ckpt_path, run.step)
@@ -435,7 +450,8 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
         probe = _compile_probe(run.model, run.step_fn.batch, cfg.crop, device, run.step_fn)
         run.options = replace(run.options, compile=compile_transforms(run.model, probe))
     run.where = device_name(device)
-    segment = {"step": run.step, "device": run.where, "world_size": run.world, "amp": amp}
+    segment = {"step": run.step, "device": run.where, "world_size": run.world, "amp": amp, "batch": cfg.batch,
+               "crop": cfg.crop}
     if run.fresh_optimizer:
         segment["optimizer"] = "fresh"
     run.segments = [*run.segments, segment]

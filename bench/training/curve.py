@@ -86,7 +86,7 @@ def _against(point: dict, refs: Path | None, images: list[str]) -> dict:
 def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None, images: int | None = None) -> dict:
     """Measure ``source`` (a checkpoint or a relay folder) and add its point to ``out``."""
     from leechcodec.bench.datasets import list_images
-    from leechcodec.export import training_device
+    from leechcodec.export import pixels_seen, training_device
     from leechcodec.traincheckpoint import state_sha256
     from tqdm import tqdm
 
@@ -99,7 +99,7 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     with tqdm(total=len(paths), desc=f"step {state['step']}", unit="img", disable=None) as progress:
         metrics = measure(state, paths, progress)
     point = {"step": state["step"], "crops_seen": state["crops_seen"],
-             "pixels_seen": state["crops_seen"] * tc["crop"] ** 2, "train_s": round(state["elapsed_s"], 1),
+             "pixels_seen": pixels_seen(state), "train_s": round(state["elapsed_s"], 1),
              "device": training_device(state), "weights_sha256": state_sha256(state["model"]),
              **{k: (round(v, 5) if v is not None else None) for k, v in metrics.items()},
              "eval_s": round(time.perf_counter() - t0, 1)}

@@ -90,3 +90,24 @@ def test_cool_down_a_resumed_run_with_a_later_decay(image_folder, tmp_path):
     lrs = [json.loads(line)["lr"] for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert lrs[:2] == [1e-3, 1e-3]
     assert lrs[2:] == pytest.approx([1e-3 * (1 - 0.9 * f) for f in (0, 1 / 3, 2 / 3)])
+
+
+def test_crops_and_pixels_seen_follow_each_segment(tmp_path):
+    """A resumed run may change its batch and crop size; crops and pixels seen add up per segment
+    (and the export's budget says so)."""
+    from leechcodec.export import export_checkpoint
+
+    from ..conftest import write_image_folder
+
+    images = write_image_folder(tmp_path / "big", [(128, 136), (136, 128)])
+    base = ["--data", str(images), "--out", str(tmp_path / "r"), "--channels", "8", "--hyper-channels", "8",
+            "--tokens", "1", "--threads", "1", "--device", "cpu", "--steps", "4"]
+    assert train.main([*base, "--crop", "64", "--batch", "1", "--time-limit", "0", "--log-every", "2"]) == 0
+    first = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["step"]
+    assert train.main([*base, "--crop", "128", "--batch", "2"]) == 0
+    state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    assert [(s["step"], s["batch"], s["crop"]) for s in state["segments"]] == [(0, 1, 64), (first, 2, 128)]
+    assert state["crops_seen"] == first + 2 * (4 - first)
+    assert state["pixels_seen"] == first * 64**2 + 2 * (4 - first) * 128**2
+    entry = export_checkpoint(tmp_path / "r" / "checkpoint.pt", "m", 1, tmp_path / "zoo")
+    assert entry.budget["pixels_seen"] == state["pixels_seen"]
