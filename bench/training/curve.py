@@ -5,7 +5,8 @@ a relay window's folder of checkpoint parts) through the real encoder and decode
 one point to the run's curve file: the step, the crops and pixels seen, the training step
 time and device, the mean whole-file bpp, PSNR and MS-SSIM, and PSNR against JPEG 4:2:0
 WebP and HEVC 4:4:4 at the same bpp when their harness result files (on the same images) are given. A point at the same step
-replaces the old one. ``plot`` draws bpp and PSNR against Gpixel seen::
+replaces the old one. ``against`` sets the points against other result curves (a zoo family, say)
+without coding anything again. ``plot`` draws bpp and PSNR against Gpixel seen::
 
     python -m leechcodec.bench.training.curve add runs/flagship/leg-001 --data-dir ../shared/data/kodak \\
         --out bench/results/training/flagship/curve.json --refs bench/results/kodak
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["measure", "add_point", "plot_curve", "main"]
+__all__ = ["REFS", "measure", "add_point", "plot_curve", "main"]
 
 
 def _load_state(source: Path) -> dict:
@@ -66,14 +67,18 @@ def measure(state: dict, images: list[Path], progress=None) -> dict:
             "ms_ssim": float(np.mean(msssim)) if None not in msssim else None}
 
 
-def _against(point: dict, refs: Path | None, images: list[str]) -> dict:
+#: The reference codecs a point is compared with by default (harness result files in ``--refs``).
+REFS = ("jpeg420", "webp", "hevc444")
+
+
+def _against(point: dict, refs: Path | None, images: list[str], names: tuple[str, ...] = REFS) -> dict:
     """PSNR minus each reference curve's, interpolated in log(bpp), at the point's bpp; only
     for references measured on exactly the same images."""
     from leechcodec.bench.curves import curve_from_result
     from leechcodec.bench.results import load_result
 
     out = {}
-    for name in ("jpeg420", "webp", "hevc444"):
+    for name in names:
         path = refs / f"{name}.json" if refs else None
         if path is None or not path.exists() or load_result(path)["dataset"]["images"] != images:
             continue
@@ -154,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--out", type=Path, required=True, help="the curve file (JSON)")
     a.add_argument("--refs", type=Path, default=None, help="folder of harness results (jpeg420.json, webp.json, …)")
     a.add_argument("--images", type=int, default=None, help="the first N images only")
+    c = sub.add_parser("against", help="PSNR of every point minus other result curves' at the same bpp")
+    c.add_argument("curve", type=Path)
+    c.add_argument("--refs", type=Path, required=True, help="folder of harness results")
+    c.add_argument("--names", required=True, help="comma-separated result names, e.g. leech24gs,scalar")
     q = sub.add_parser("plot", help="draw a curve file")
     q.add_argument("curve", type=Path)
     q.add_argument("-o", "--out", type=Path, required=True)
@@ -164,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
             vs = ", ".join(f"{v:+.2f} dB vs {k}" for k, v in pt["psnr_minus"].items())
             print(f"step {pt['step']}: {pt['pixels_seen'] / 1e9:.2f} Gpixel, {pt['bpp']:.4f} bpp, "
                   f"{pt['psnr']:.2f} dB{'; ' + vs if vs else ''} -> {args.out}")
+        elif args.cmd == "against":
+            record = json.loads(args.curve.read_text())
+            for pt in record["points"]:
+                vs = _against(pt, args.refs, record["images"], tuple(args.names.split(",")))
+                print(f"step {pt['step']}: {pt['bpp']:.4f} bpp, {pt['psnr']:.2f} dB; "
+                      + (", ".join(f"{v:+.2f} dB vs {k}" for k, v in vs.items()) or "no reference covers its bpp"))
         else:
             plot_curve(args.curve, args.out)
             print(f"wrote {args.out}")

@@ -78,3 +78,16 @@ def test_points_are_one_per_step_of_one_model(image_folder, tmp_path):
         curve.add_point(_checkpoint(tmp_path / "e.pt", step=30), image_folder, out, images=1)
     assert curve.main(["plot", str(out), "-o", str(tmp_path / "curve.png")]) == 0
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_against_other_curves_without_coding_again(image_folder, tmp_path, capsys):
+    out = tmp_path / "curve.json"
+    point = curve.add_point(_checkpoint(tmp_path / "a.pt", step=5), image_folder, out)
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    _reference(refs / "zoo.json", ["a.png", "b.png"], [0.01, 100.0], [10.0, 30.0])
+    _reference(refs / "far.json", ["a.png", "b.png"], [200.0, 300.0], [40.0, 41.0])
+    assert curve.main(["against", str(out), "--refs", str(refs), "--names", "zoo,far"]) == 0
+    expected = point["psnr"] - np.interp(np.log(point["bpp"]), np.log([0.01, 100.0]), [10.0, 30.0])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("step 5: ") and line.endswith(f"{expected:+.2f} dB vs zoo") and "far" not in line
