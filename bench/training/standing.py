@@ -7,9 +7,9 @@ is in the folder) and of the references JPEG 4:2:0 (libjpeg-turbo, optimized), W
 
 - for a single-rate model (the default): its bpp and PSNR, and PSNR minus each reference's at
   the same bpp (interpolated linearly in log bpp);
-- for a curve (a zoo family): its bpp range, BD-rate (PSNR and MS-SSIM) against each
-  reference, and BD-PSNR, with the overlap of the two curves (BD-rates over less than half
-  of the union of the quality ranges are marked †, as in ``leechcodec plot``).
+- for a curve (a zoo family): BD-rate (PSNR and MS-SSIM) against each reference, and BD-PSNR
+  (BD-rates over less than half of the union of the quality ranges are marked †, as in
+  ``leechcodec plot``), then every point as for a single-rate model.
 
 Every number comes from the result files; the issue-15 targets are printed next to them.
 """
@@ -97,7 +97,8 @@ def report(folder: Path, models: list[str] | None = None) -> str:
     if multi:
         out += ["## Curves (BD against each reference; † = overlap below 50 %)", "", *curve_rows(multi, refs), "",
                 "Issue 15's target for the Λ24 zoo: BD-rate ≤ −40 % against optimized JPEG and ≤ 0 against "
-                "WebP (and ≤ −10 % against BSQ, in `zoo_report.md`).", ""]
+                "WebP (and ≤ −10 % against BSQ, in `zoo_report.md`).", "",
+                "## Every point of the curves", "", *point_rows(multi, refs), ""]
     return "\n".join(out)
 
 

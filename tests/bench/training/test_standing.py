@@ -33,6 +33,7 @@ def test_standing_against_references(tmp_path):
     cells = [c.strip() for c in webp.strip("|").split("|")]
     assert float(cells[2].split()[0]) == pytest.approx(100 * (2 ** (-1 / 3) - 1), abs=0.2)
     assert cells[3] == "n/a" and cells[4] == "+1.00 dB"
+    assert "| curve | 0.1000 | 27.00 dB | +3.00 dB | +1.00 dB |" in text  # every point of a curve, too
     assert "HEVC 4:4:4 |" not in text  # no hevc444.json: no column, no rows
 
 
