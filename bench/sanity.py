@@ -69,15 +69,23 @@ class Delta:
         return abs(self.mean_db) <= TOLERANCE_DB
 
 
+def metric_at(ref: Curve, bpp: float, metric: str = "psnr") -> float | None:
+    """``ref``'s ``metric`` (:meth:`Curve.metric`) at ``bpp``, interpolated linearly in log(bpp);
+    ``None`` outside its bpp range or where it lacks the metric."""
+    values = ref.metric(metric)
+    if values is None or not ref.bpp.min() <= bpp <= ref.bpp.max():
+        return None
+    return float(np.interp(np.log(bpp), np.log(ref.bpp), values))
+
+
 def matched_bpp_deltas(ours: Curve, ref: Curve, metric: str = "psnr") -> np.ndarray:
     """``metric`` (:meth:`Curve.metric`: ``psnr`` or ``ms_ssim_db``) of ours minus ``ref``'s
-    interpolated linearly in log(bpp), at each of our points inside ``ref``'s bpp range."""
-    mine, theirs = ours.metric(metric), ref.metric(metric)
-    if mine is None or theirs is None:
+    (:func:`metric_at`) at each of our points inside ``ref``'s bpp range."""
+    mine = ours.metric(metric)
+    if mine is None or ref.metric(metric) is None:
         return np.empty(0)
-    inside = (ours.bpp >= ref.bpp.min()) & (ours.bpp <= ref.bpp.max())
-    ref_at = np.interp(np.log(ours.bpp[inside]), np.log(ref.bpp), theirs)
-    return mine[inside] - ref_at
+    at = [metric_at(ref, float(b), metric) for b in ours.bpp]
+    return np.array([m - a for m, a in zip(mine, at) if a is not None])
 
 
 def _published(root: Path, rel: str) -> Curve:

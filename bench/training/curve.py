@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,11 +34,9 @@ def _load_state(source: Path) -> dict:
     import torch
 
     if source.is_dir():
-        from leechcodec.bench.training.relay import join_checkpoint
+        from leechcodec.bench.training.relay import load_checkpoint
 
-        with tempfile.TemporaryDirectory() as tmp:
-            join_checkpoint(source, Path(tmp) / "checkpoint.pt")
-            return torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu", weights_only=False)
+        return load_checkpoint(source)[1]
     return torch.load(source, map_location="cpu", weights_only=False)
 
 
@@ -76,15 +73,16 @@ def _against(point: dict, refs: Path | None, images: list[str], names: tuple[str
     for references measured on exactly the same images."""
     from leechcodec.bench.curves import curve_from_result
     from leechcodec.bench.results import load_result
+    from leechcodec.bench.sanity import metric_at
 
     out = {}
     for name in names:
         path = refs / f"{name}.json" if refs else None
         if path is None or not path.exists() or load_result(path)["dataset"]["images"] != images:
             continue
-        ref = curve_from_result(path)
-        if ref.bpp.min() <= point["bpp"] <= ref.bpp.max():
-            out[name] = round(point["psnr"] - float(np.interp(np.log(point["bpp"]), np.log(ref.bpp), ref.psnr)), 3)
+        at = metric_at(curve_from_result(path), point["bpp"])
+        if at is not None:
+            out[name] = round(point["psnr"] - at, 3)
     return out
 
 
@@ -92,6 +90,7 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     """Measure ``source`` (a checkpoint or a relay folder) and add its point to ``out``."""
     from leechcodec.bench.datasets import list_images
     from leechcodec.export import pixels_seen, training_device
+    from leechcodec.fileio import atomic_write_bytes
     from leechcodec.traincheckpoint import state_sha256
     from tqdm import tqdm
 
@@ -119,9 +118,7 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     record["points"] = sorted([p for p in record["points"] if p["step"] != point["step"]] + [point],
                               key=lambda p: p["step"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(out)
+    atomic_write_bytes(out, (json.dumps(record, indent=1) + "\n").encode())
     return point
 
 

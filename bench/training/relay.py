@@ -66,7 +66,8 @@ from pathlib import Path
 
 from leechcodec.zoo import sha256_file
 
-__all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "slim", "new_run_config", "main"]
+__all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "load_checkpoint", "slim", "new_run_config",
+           "main"]
 
 log = logging.getLogger("leechcodec.relay")
 
@@ -141,6 +142,16 @@ def join_checkpoint(src: Path, dst: Path) -> dict:
     return manifest
 
 
+def load_checkpoint(src: Path) -> tuple[dict, dict]:
+    """``(manifest, state)`` of the checkpoint in ``src``'s parts (joined and checked by
+    :func:`join_checkpoint` in a temporary folder)."""
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = join_checkpoint(src, Path(tmp) / "checkpoint.pt")
+        return manifest, torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu", weights_only=False)
+
+
 def slim(src: Path, dst: Path) -> dict:
     """Write ``src``'s checkpoint into ``dst`` without the optimizer and grad-scaler states
     (weights, step, RNG states, configuration and log stay): about a third of the bytes, for a
@@ -149,10 +160,9 @@ def slim(src: Path, dst: Path) -> dict:
     manifest."""
     import torch
 
+    manifest, state = load_checkpoint(src)
     with tempfile.TemporaryDirectory() as tmp:
-        full, slimmed = Path(tmp) / "full.pt", Path(tmp) / "slim.pt"
-        manifest = join_checkpoint(src, full)
-        state = torch.load(full, map_location="cpu", weights_only=False)
+        slimmed = Path(tmp) / "slim.pt"
         for key in ("opt", "aux_opt", "scaler"):
             state.pop(key, None)
         torch.save(state, slimmed)

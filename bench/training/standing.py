@@ -20,10 +20,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from leechcodec.bench.bdrate import MIN_OVERLAP, bd_psnr, bd_rate
 from leechcodec.bench.curves import Curve, curve_from_result
+from leechcodec.bench.sanity import metric_at
+from leechcodec.fileio import atomic_write_bytes
 
 __all__ = ["REFERENCES", "point_rows", "curve_rows", "report", "main"]
 
@@ -31,17 +31,8 @@ __all__ = ["REFERENCES", "point_rows", "curve_rows", "report", "main"]
 REFERENCES = {"jpeg420": "JPEG 4:2:0 (optimized)", "webp": "WebP", "hevc444": "HEVC 4:4:4"}
 
 
-def _at(ref: Curve, bpp: float) -> float | None:
-    """``ref``'s PSNR at ``bpp`` (linear in log bpp), None outside its range."""
-    if not ref.bpp.min() <= bpp <= ref.bpp.max():
-        return None
-    return float(np.interp(np.log(bpp), np.log(ref.bpp), ref.psnr))
-
-
-def _fmt(value: float | None, unit: str = "", sign: bool = True) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.2f}{unit}" if sign else f"{value:.2f}{unit}"
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:+.2f}{unit}"
 
 
 def point_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
@@ -50,7 +41,7 @@ def point_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
             "|---|---:|---:|" + "---:|" * len(refs)]
     for c in ours:
         for bpp, psnr in zip(c.bpp, c.psnr):
-            deltas = [_at(ref, float(bpp)) for ref in refs.values()]
+            deltas = [metric_at(ref, float(bpp)) for ref in refs.values()]
             cells = [_fmt(None if d is None else float(psnr) - d, " dB") for d in deltas]
             rows.append(f"| {c.label} | {bpp:.4f} | {psnr:.2f} dB | " + " | ".join(cells) + " |")
     return rows
@@ -115,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"standing: error: {exc}", file=sys.stderr)
         return 1
     out = args.out or args.folder / "standing.md"
-    out.write_text(text)
+    atomic_write_bytes(out, text.encode())
     print(text)
     return 0
 
