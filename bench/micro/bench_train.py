@@ -135,11 +135,10 @@ def _build(variant: str, base: LeechCodecModel, images, crop: int, batch: int, d
     if variant == "old":
         options, amp = step_options(device, legacy=True), old_amp
         sampler = CropSampler(images, crop, 0)
-    elif variant == "new_bf16_nhwc":  # the device's step with bf16 autocast and NHWC, whatever its defaults
-        options, amp = step_options(device, channels_last="on", compile=compile), "bf16"
-        sampler = DeviceCropSampler(images, crop, 0, device)
     else:
-        options = step_options(device, compile=compile)
+        forced = variant == "new_bf16_nhwc"  # bf16 autocast and NHWC, whatever the device's defaults
+        options = step_options(device, channels_last="on" if forced else "auto", compile=compile)
+        amp = "bf16" if forced else amp
         sampler = DeviceCropSampler(images, crop, 0, device)
     if variant == "new_without_quantizer_prior":
         strip_quantizer_and_prior(model)
