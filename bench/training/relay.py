@@ -35,7 +35,9 @@ That is at most 8 files (the device's limit) for checkpoints up to 5 parts (75 M
 
 ``slim DIR --out THIN`` keeps everything but the optimizer and grad-scaler states (the weights,
 step, RNG states, configuration and log): a third of the bytes, for a transfer too small for
-the whole state (the 128-channel flagship: 23 MB against 69 MB). A window resumed from it
+the whole state (the 128-channel flagship: 23 MB against 69 MB). DIR is a window's folder, or
+the ``checkpoint.pt`` of a ``leechcodec train`` run with ``--pack`` (the pack it trained on, for
+the manifest; its ``log.jsonl`` beside it comes along). A window resumed from it
 continues the schedule with fresh Adam moments, so not bit for bit; its ``segments`` entry
 says ``"optimizer": "fresh"``, and what it brings back is whole again.
 
@@ -152,15 +154,35 @@ def load_checkpoint(src: Path) -> tuple[dict, dict]:
         return manifest, torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu", weights_only=False)
 
 
-def slim(src: Path, dst: Path) -> dict:
+def _manifest(state: dict, pack_path: Path, pack_sha: str, parts: dict) -> dict:
+    """The ``relay.json`` of a checkpoint ``state`` cut into ``parts``."""
+    return {"format": 1, "pack": pack_path.name, "pack_sha256": pack_sha, "step": state["step"],
+            "steps": state["train_config"]["steps"], "checkpoint": parts,
+            "model_config": state["model_config"], "train_config": state["train_config"],
+            "segments": state.get("segments", [])}
+
+
+def slim(src: Path, dst: Path, pack_path: Path | None = None) -> dict:
     """Write ``src``'s checkpoint into ``dst`` without the optimizer and grad-scaler states
     (weights, step, RNG states, configuration and log stay): about a third of the bytes, for a
-    window whose transfer cannot carry the whole state. A run resumed from it continues the
-    same schedule with fresh Adam moments, not bit for bit; its segment says so. Returns the
-    manifest."""
+    window whose transfer cannot carry the whole state. ``src`` is a window's folder, or a
+    ``leechcodec train`` ``checkpoint.pt`` together with ``pack_path``, the pack it was trained
+    on. A run resumed from it continues the same schedule with fresh Adam moments, not bit for
+    bit; its segment says so. Returns the manifest."""
     import torch
 
-    manifest, state = load_checkpoint(src)
+    if src.is_file():
+        if pack_path is None:
+            raise ValueError(f"{src} is a checkpoint file: give --pack, the pack its run was trained on")
+        state = torch.load(src, map_location="cpu", weights_only=False)
+        manifest = _manifest(state, pack_path, sha256_file(pack_path), {})
+        log_src = src.parent / "log.jsonl"
+        log_bytes = gzip.compress(log_src.read_bytes(), mtime=0) if log_src.exists() else None
+    else:
+        if pack_path is not None:
+            raise ValueError(f"{src} is a window's folder, whose manifest names its pack already: drop --pack")
+        manifest, state = load_checkpoint(src)
+        log_bytes = (src / LOG).read_bytes() if (src / LOG).exists() else None
     with tempfile.TemporaryDirectory() as tmp:
         slimmed = Path(tmp) / "slim.pt"
         for key in ("opt", "aux_opt", "scaler"):
@@ -169,8 +191,8 @@ def slim(src: Path, dst: Path) -> dict:
         dst.mkdir(parents=True, exist_ok=True)
         manifest = {**manifest, "checkpoint": split_checkpoint(slimmed, dst), "optimizer": False}
     _write(dst / MANIFEST, json.dumps(manifest, indent=1).encode())
-    if (src / LOG).exists():
-        _write(dst / LOG, (src / LOG).read_bytes())
+    if log_bytes is not None:
+        _write(dst / LOG, log_bytes)
     return manifest
 
 
@@ -201,10 +223,7 @@ class _Window:
         t = self.clock()
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         parts = split_checkpoint(ckpt, self.out)
-        manifest = {"format": 1, "pack": self.pack_path.name, "pack_sha256": self.pack_sha, "step": step,
-                    "steps": state["train_config"]["steps"], "checkpoint": parts,
-                    "model_config": state["model_config"], "train_config": state["train_config"],
-                    "segments": state.get("segments", [])}
+        manifest = _manifest({**state, "step": step}, self.pack_path, self.pack_sha, parts)
         _write(self.out / MANIFEST, json.dumps(manifest, indent=1).encode())
         log_path = ckpt.parent / "log.jsonl"
         if log_path.exists():
@@ -285,8 +304,9 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     j.add_argument("dir", type=Path)
     j.add_argument("--out", type=Path, required=True)
     sl = sub.add_parser("slim", help="a window's folder without the optimizer states (for a small transfer)")
-    sl.add_argument("dir", type=Path)
+    sl.add_argument("dir", type=Path, help="a window's folder, or a leechcodec train checkpoint.pt (with --pack)")
     sl.add_argument("--out", type=Path, required=True)
+    sl.add_argument("--pack", type=Path, default=None, help="the pack a checkpoint.pt was trained on")
     r = sub.add_parser("run", help="train one window: a new run, or --resume the last window's folder")
     r.add_argument("--pack", required=True, help="the packed training set (relay pack)")
     r.add_argument("--out", required=True, help="where the checkpoint parts, manifest, log and summary go")
@@ -323,7 +343,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
             print(f"{n} images, {size / 2**20:.1f} MiB in {args.out} (sha256 {sha256_file(args.out)[:12]}…)")
             return 0
         if args.cmd == "slim":
-            manifest = slim(args.dir, args.out)
+            manifest = slim(args.dir, args.out, args.pack)
             print(f"{args.out}: step {manifest['step']}, {manifest['checkpoint']['bytes'] / 2**20:.1f} MiB without "
                   "optimizer states")
             return 0

@@ -157,6 +157,16 @@ def test_slim_window_resumes_with_fresh_optimizer_states(packed, tmp_path, monke
     assert train.state_sha256(state["model"]) == train.state_sha256(before["model"])
     assert (thin / relay.LOG).read_bytes() == (leg1 / relay.LOG).read_bytes()
 
+    # the same from the run's own checkpoint.pt: the manifest needs the pack it was trained on
+    run_ckpt, direct = tmp_path / "r1" / "checkpoint.pt", tmp_path / "direct"
+    assert relay.main(["slim", str(run_ckpt), "--out", str(direct)]) == 1 and not direct.exists()
+    assert relay.main(["slim", str(leg1), "--out", str(direct), "--pack", str(packed)]) == 1
+    assert relay.main(["slim", str(run_ckpt), "--out", str(direct), "--pack", str(packed)]) == 0
+    assert json.loads((direct / relay.MANIFEST).read_text()) == manifest
+    assert [(direct / n).read_bytes() for n in manifest["checkpoint"]["parts"]] == \
+        [(thin / n).read_bytes() for n in manifest["checkpoint"]["parts"]]
+    assert (direct / relay.LOG).read_bytes() == (leg1 / relay.LOG).read_bytes()
+
     leg2 = tmp_path / "leg2"
     assert _run(["--pack", str(packed), "--out", str(leg2), "--run-dir", str(tmp_path / "r2"), "--minutes", "1e6",
                  "--resume", str(thin)]) == 0
