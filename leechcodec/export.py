@@ -55,6 +55,8 @@ def export_checkpoint(checkpoint: Path, name: str, quality: int, out_dir: Path, 
               "device": training_device(state), "world_size": state.get("world_size", 1)}
     provenance = {"train_config": tc, "command": command, "data": data_note or tc["data"],
                   "torch": torch.__version__, "python": platform.python_version()}
+    if len(state.get("segments") or ()) > 1:  # resumed: each start's device, crops, λ and schedule
+        provenance["segments"] = state["segments"]
     return export_weights(model, out_dir, name, quality, cfg.quantizer, tc["lmbda"], budget, provenance)
 
 

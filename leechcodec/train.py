@@ -54,7 +54,8 @@ Resume
     The crop draws do not depend on the device, so a run moved between CPU and GPU keeps its
     crop sequence. Resuming needs the same model configuration,
     seed and number of processes; device and ``--amp`` may change, and the checkpoint's
-    ``segments`` list records which ran from which step.
+    ``segments`` list records which ran from which step (device, batch, crop, λ and the
+    schedule: a branch at another λ or with an earlier cool-down says so there).
 """
 
 from __future__ import annotations
@@ -451,7 +452,7 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
         run.options = replace(run.options, compile=compile_transforms(run.model, probe))
     run.where = device_name(device)
     segment = {"step": run.step, "device": run.where, "world_size": run.world, "amp": amp, "batch": cfg.batch,
-               "crop": cfg.crop}
+               "crop": cfg.crop, "lmbda": cfg.lmbda, "steps": cfg.steps, "lr_decay_from": cfg.lr_decay_from}
     if run.fresh_optimizer:
         segment["optimizer"] = "fresh"
     run.segments = [*run.segments, segment]

@@ -104,10 +104,12 @@ def test_crops_and_pixels_seen_follow_each_segment(tmp_path):
             "--tokens", "1", "--threads", "1", "--device", "cpu", "--steps", "4"]
     assert train.main([*base, "--crop", "64", "--batch", "1", "--time-limit", "0", "--log-every", "2"]) == 0
     first = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)["step"]
-    assert train.main([*base, "--crop", "128", "--batch", "2"]) == 0
+    assert train.main([*base, "--crop", "128", "--batch", "2", "--lmbda", "0.002"]) == 0
     state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
     assert [(s["step"], s["batch"], s["crop"]) for s in state["segments"]] == [(0, 1, 64), (first, 2, 128)]
+    assert [s["lmbda"] for s in state["segments"]] == [train.TrainConfig.lmbda, 0.002]
     assert state["crops_seen"] == first + 2 * (4 - first)
     assert state["pixels_seen"] == first * 64**2 + 2 * (4 - first) * 128**2
     entry = export_checkpoint(tmp_path / "r" / "checkpoint.pt", "m", 1, tmp_path / "zoo")
     assert entry.budget["pixels_seen"] == state["pixels_seen"]
+    assert entry.provenance["segments"] == state["segments"] and entry.lmbda == 0.002

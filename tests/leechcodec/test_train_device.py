@@ -57,7 +57,8 @@ def test_bf16_autocast_trains_on_cpu(image_folder, tmp_path):
     state = _run(image_folder, tmp_path / "bf16", 2, "bf16")
     assert state["amp"] == "bf16" and state["device"].startswith("cpu")
     assert state["segments"] == [{"step": 0, "device": state["device"], "world_size": 1, "amp": "bf16", "batch": 2,
-                                  "crop": 64}]
+                                  "crop": 64, "lmbda": state["train_config"]["lmbda"], "steps": 2,
+                                  "lr_decay_from": state["train_config"]["lr_decay_from"]}]
     assert all(v.dtype == torch.float32 for v in state["model"].values() if v.is_floating_point())
     log = [json.loads(line) for line in (tmp_path / "bf16" / "log.jsonl").read_text().splitlines()]
     assert all(np.isfinite([r["loss"], r["bpp"], r["psnr"], r["aux"]]).all() for r in log)
