@@ -100,10 +100,9 @@ def _model_choice(args: argparse.Namespace) -> tuple[str, int | None]:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from leechcodec.codec import compress
     from leechcodec.fileio import atomic_write_bytes
     from leechcodec.imageio import load_image
-    from leechcodec.zoo import load_model
+    from leechcodec.zoo import get_entry, load_model
 
     out = Path(args.output)
     if out.suffix.lower() in _IMAGE_SUFFIXES:
@@ -112,7 +111,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.refine < 0:
         raise UserError(f"--refine must be >= 0, got {args.refine}")
     rgb = load_image(args.input)
-    entry, model = load_model(*_model_choice(args))
+    choice = _model_choice(args)
+    get_entry(*choice)  # an unknown model or quality, before torch loads
+    from leechcodec.codec import compress  # torch: after the checks above, so that a mistake is reported at once
+
+    entry, model = load_model(*choice)
     reporter = _start_codec(args)
 
     def refine_progress(step: int, cost: float) -> None:

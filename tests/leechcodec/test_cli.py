@@ -102,6 +102,27 @@ def test_user_errors(tiny_zoo, png, tmp_path, monkeypatch, capsys, args):
     assert not (tmp_path / "out.lq").exists() and not (tmp_path / "out.png").exists()
 
 
+def test_user_errors_are_reported_before_torch_loads(png, tmp_path):
+    """A mistake on the command line costs a fraction of a second, not torch's import."""
+    import subprocess
+    import sys
+
+    existing = tmp_path / "existing.lq"
+    existing.write_bytes(b"x")
+    cases = [["encode", str(png), str(existing)], ["encode", str(png), "o.lq", "--refine", "-1"],
+             ["encode", "missing.png", "o.lq"], ["encode", str(png), "o.lq", "--model", "no-such-model"],
+             ["decode", "missing.lq", "o.png"], ["decode", str(existing), "o.png"]]
+    code = ("import json, sys\nfrom leechcodec.cli import main\n"
+            "assert [main(c) for c in json.loads(sys.argv[1])] == [1] * 6\n"
+            "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            "assert not loaded, loaded[:5]\n")
+    result = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 6 and all(": error: " in line for line in lines) and not list(tmp_path.glob("o.*"))
+
+
 def test_modes_are_accepted(tiny_zoo, tmp_path):
     base = Image.fromarray(random_image(9, 11))
     for mode in ["L", "RGBA", "P", "CMYK", "I;16"]:
