@@ -3,7 +3,7 @@
 The registry is ``leechcodec/weights/registry.json``: a list of entries, each with
 ``name``, ``quality``, ``quantizer`` (``leech24``, ``bsq`` or ``scalar``), ``file``, its full
 ``sha256``, the training ``lmbda`` and ``budget`` and ``provenance`` (command, data, steps,
-crops seen, wall time, device). A model's key inside a .lq file is ``name.qQUALITY`` (e.g. ``leech24-hyper.q3``).
+crops seen, wall time, device). A model's key inside a .lq file is ``name.qQUALITY`` (e.g. ``leech24gs-n128-v1.q3``).
 Weights files hold ``{"format": 1, "config": ModelConfig dict, "state_dict": ...}``;
 the architecture comes from the stored config, never from tensor shapes. Nothing is
 ever downloaded.
@@ -23,7 +23,7 @@ BUILTIN_WEIGHTS_DIR = Path(__file__).with_name("weights")
 #: Environment variable naming another zoo folder (registry.json + weights), e.g. for
 #: models in development or test fixtures; it replaces the built-in zoo.
 ZOO_ENV = "LEECHCODEC_ZOO"
-DEFAULT_MODEL = "leech24-hyper"
+DEFAULT_MODEL = "leech24gs-n128-v1"
 DEFAULT_QUALITY = 3
 
 __all__ = ["ZooEntry", "list_models", "get_entry", "load_model", "sha256_file", "ModelNotFoundError"]
