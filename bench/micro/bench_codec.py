@@ -7,7 +7,8 @@
   overhead in bytes;
 - peak memory (max RSS of a fresh process) to encode and to decode a 3840×2160 image, and
   with ``--large 4096,8192,65535x1`` images of those sizes (the Kodak image resized), with
-  seams checked: PSNR of the pixels within 2 of a tile border of the tiled transforms
+  seams checked: PSNR of the pixels within 2 of a tile border of the tiled transforms (and, as a
+  control for the content, of the same bands through the middle of the tiles, on 16-pixel block boundaries too)
   against the other pixels, and (up to 4096²) the largest pixel difference from an untiled
   decode;
 - crafted headers: the file of the test image relabelled to claim the largest size a
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from leechcodec.bench.results import write_record
+from leechcodec.zoo import DEFAULT_MODEL, DEFAULT_QUALITY
 
 _CHILD = r"""
 import hashlib, json, resource, sys, time
@@ -80,13 +82,18 @@ elif mode == "seams":
     _, model = load_model(sys.argv[6], int(sys.argv[7]))
     err = ((out.astype(np.float64) - rgb) ** 2).mean(axis=2)  # per pixel
     tile = 16 * tiling._tile_side(model)
-    border = np.zeros((h, w), dtype=bool)
-    for b in range(tile, max(h, w), tile):  # 2 pixels on each side of every tile border
-        border[max(0, b - 2) : b + 2] = True
-        border[:, max(0, b - 2) : b + 2] = True
+    def bands(first):  # 2 pixels on each side of the lines first, first + tile, ...
+        mask = np.zeros((h, w), dtype=bool)
+        for b in range(first, max(h, w), tile):
+            mask[max(0, b - 2) : b + 2] = True
+            mask[:, max(0, b - 2) : b + 2] = True
+        return mask
+    # tile borders; the control: the same bands through the middle of the tiles, also on a
+    # 16-pixel block boundary (the synthesis transform's own grid shows at every block boundary)
+    border, middle = bands(tile), bands(16 * (tile // 32))
     psnr = lambda e: float(10 * np.log10(255.0**2 / e.mean()))
     record = {"tile_px": tile, "psnr_tile_border_pixels": psnr(err[border]), "psnr_other_pixels": psnr(err[~border]),
-              "share_border_pixels": float(border.mean())}
+              "psnr_mid_tile_band_pixels": psnr(err[middle & ~border]), "share_border_pixels": float(border.mean())}
     if w * h <= 4096 * 4096:
         tiling.TILE_PIXELS = 1 << 40
         whole = decompress(data)
@@ -211,8 +218,8 @@ def _cli_run(cli_args: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.bench_codec", description=__doc__.splitlines()[0])
     p.add_argument("--image", default=None, help="a 768x512 test image (default: $LEECHCODEC_DATA/kodak/kodim01.png)")
-    p.add_argument("--model", default="leech24-hyper")
-    p.add_argument("--quality", type=int, default=3)
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--quality", type=int, default=DEFAULT_QUALITY)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip-memory", action="store_true", help="skip the 3840x2160 peak-memory runs")
