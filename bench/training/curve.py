@@ -6,11 +6,11 @@ one point to the run's curve file: the step, the crops and pixels seen, the trai
 time and device, the mean whole-file bpp, PSNR and MS-SSIM, and PSNR against JPEG 4:2:0
 WebP and HEVC 4:4:4 at the same bpp when their harness result files (on the same images) are given. A point at the same step
 replaces the old one. ``against`` sets the points against other result curves (a zoo family, say)
-without coding anything again. ``plot`` draws bpp and PSNR against Gpixel seen::
+without coding anything again. ``plot`` draws bpp, PSNR and PSNR minus JPEG's against Gpixel seen, one line per curve file::
 
     python -m leechcodec.bench.training.curve add runs/flagship/leg-001 --data-dir ../shared/data/kodak \\
         --out bench/results/training/flagship/curve.json --refs bench/results/kodak
-    python -m leechcodec.bench.training.curve plot bench/results/training/flagship/curve.json \\
+    python -m leechcodec.bench.training.curve plot bench/results/training/flagship/curve{,-lmbda0.004,-lmbda0.002}.json \\
         -o bench/results/training/flagship/curve.png
 
 The training loop's own validation (``leechcodec train --val-dir``) reports the model's
@@ -122,25 +122,34 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     return point
 
 
-def plot_curve(curve: Path, out: Path) -> None:
-    """bpp and PSNR of every point against Gpixel seen, side by side."""
+def plot_curve(curves: Path | list[Path], out: Path) -> None:
+    """bpp, PSNR and PSNR minus optimized JPEG at the same bpp of every point against Gpixel
+    seen, side by side; one line per curve file (a run and its branches at other λ)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    record = json.loads(curve.read_text())
-    pts = record["points"]
-    gpx = [p["pixels_seen"] / 1e9 for p in pts]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, label in ((axes[0], "bpp", "bits per pixel (whole file)"), (axes[1], "psnr", "PSNR (RGB) [dB]")):
-        ax.plot(gpx, [p[key] for p in pts], "o-")
+    records = [json.loads(c.read_text()) for c in ([curves] if isinstance(curves, Path) else curves)]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    panels = ((axes[0], lambda p: p["bpp"], "bits per pixel (whole file)"),
+              (axes[1], lambda p: p["psnr"], "PSNR (RGB) [dB]"),
+              (axes[2], lambda p: p.get("psnr_minus", {}).get("jpeg420"), "PSNR − optimized JPEG 4:2:0 [dB]"))
+    for record in records:
+        pts = sorted(record["points"], key=lambda p: p["pixels_seen"])
+        for ax, value, label in panels:
+            xy = [(p["pixels_seen"] / 1e9, value(p)) for p in pts if value(p) is not None]
+            if xy:
+                ax.plot(*zip(*xy), "o-", label=f"λ = {record['lmbda']}")
+    for ax, _, label in panels:
         ax.set_xlabel("Gpixel of training crops seen")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    cfg = record["model_config"]
-    fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}, λ = {record['lmbda']}: "
-                 f"{len(record['images'])} images of {Path(record['data_dir']).name}")
+    axes[2].axhline(0.0, color="0.4", lw=0.8)
+    axes[0].legend(fontsize=8)
+    cfg = records[0]["model_config"]
+    fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}: real files, "
+                 f"{len(records[0]['images'])} images of {Path(records[0]['data_dir']).name}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
@@ -160,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("curve", type=Path)
     c.add_argument("--refs", type=Path, required=True, help="folder of harness results")
     c.add_argument("--names", required=True, help="comma-separated result names, e.g. leech24gs,scalar")
-    q = sub.add_parser("plot", help="draw a curve file")
-    q.add_argument("curve", type=Path)
+    q = sub.add_parser("plot", help="draw curve files (a run and its branches) in one figure")
+    q.add_argument("curve", type=Path, nargs="+")
     q.add_argument("-o", "--out", type=Path, required=True)
     args = p.parse_args(argv)
     try:

@@ -78,6 +78,10 @@ def test_points_are_one_per_step_of_one_model(image_folder, tmp_path):
         curve.add_point(_checkpoint(tmp_path / "e.pt", step=30), image_folder, out, images=1)
     assert curve.main(["plot", str(out), "-o", str(tmp_path / "curve.png")]) == 0
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    branch = tmp_path / "branch.json"  # a branch at another λ: one more line in the same figure
+    branch.write_text(json.dumps({**record, "lmbda": 0.5}))
+    assert curve.main(["plot", str(out), str(branch), "-o", str(tmp_path / "two.png")]) == 0
+    assert (tmp_path / "two.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_against_other_curves_without_coding_again(image_folder, tmp_path, capsys):
