@@ -43,7 +43,7 @@ GPU_QUALITIES = (6,)
 #: Where ``pack`` put the training set, as the shipped commands name it.
 DEVICE_DATA = ".gpudata/train"
 
-#: The default model (``leech24-hyper``): the shipped architecture, larger crops and batches.
+#: ``leech24-hyper`` (the default model until 2026-11-30): its architecture, larger crops and batches.
 DEFAULT_RUN = {"quantizer": "leech24", "tokens": 8, "channels": 64, "hyper_channels": 64, "lmbda": 0.01,
                "batch": 16, "crop": 256, "lr": 3e-4, "seed": 0}
 

@@ -76,7 +76,8 @@ log = logging.getLogger("leechcodec.relay")
 #: Largest checkpoint part: under the 16 MiB a file may have to come back from a device.
 PART_BYTES = 15 * 2**20
 MANIFEST, SUMMARY, LOG = "relay.json", "summary.json", "log.jsonl.gz"
-#: Defaults of a new run: the default model's architecture (``leech24-hyper``).
+#: Defaults of a new run: the architecture of ``leech24-hyper`` (the default model until 2026-11-30;
+#: the flagship, now the default, gives its flags: bench/results/training/flagship/README.md).
 NEW_RUN = {"quantizer": "leech24", "tokens": 8, "bsq_dim": 18, "channels": 64, "hyper_channels": 64, "lmbda": 0.01,
            "steps": 100_000, "crop": 256, "lr": 3e-4, "seed": 0, "quant_warmup": 0.0, "max_side": 1024,
            "gain_frac_bits": 0, "gain_noise": False}
