@@ -83,9 +83,9 @@ def _psnr(a, b) -> float:
 
 
 def _model_choice(args: argparse.Namespace) -> tuple[str, int | None]:
-    """``(name, quality)`` from ``--model``/``--quality``; a quality the default model lacks
-    is refused with the models that have it."""
-    from leechcodec.zoo import DEFAULT_MODEL, list_models
+    """``(name, quality)`` from ``--model``/``--quality``, checked against the registry before
+    torch loads; a quality the default model lacks is refused with the models that have it."""
+    from leechcodec.zoo import DEFAULT_MODEL, get_entry, list_models
 
     name = args.model or DEFAULT_MODEL
     if args.model is None and args.quality is not None:
@@ -96,13 +96,14 @@ def _model_choice(args: argparse.Namespace) -> tuple[str, int | None]:
             raise UserError(f"the default model {name} has quality {', '.join(map(str, mine)) or 'none'} only; "
                             + (f"quality {args.quality} exists for --model {' / '.join(have)}" if have
                                else f"no model has quality {args.quality}") + " (see `leechcodec models`)")
+    get_entry(name, args.quality)  # an unknown model or quality
     return name, args.quality
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from leechcodec.fileio import atomic_write_bytes
     from leechcodec.imageio import load_image
-    from leechcodec.zoo import get_entry, load_model
+    from leechcodec.zoo import load_model
 
     out = Path(args.output)
     if out.suffix.lower() in _IMAGE_SUFFIXES:
@@ -112,7 +113,6 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise UserError(f"--refine must be >= 0, got {args.refine}")
     rgb = load_image(args.input)
     choice = _model_choice(args)
-    get_entry(*choice)  # an unknown model or quality, before torch loads
     from leechcodec.codec import compress  # torch: after the checks above, so that a mistake is reported at once
 
     entry, model = load_model(*choice)
