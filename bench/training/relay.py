@@ -155,6 +155,12 @@ def load_checkpoint(src: Path) -> tuple[dict, dict]:
         return manifest, torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu", weights_only=False)
 
 
+def _packed_log(run_dir: Path) -> bytes | None:
+    """A run folder's ``log.jsonl`` as the relay carries it (gzip, no timestamp), or None."""
+    log_path = run_dir / "log.jsonl"
+    return gzip.compress(log_path.read_bytes(), mtime=0) if log_path.exists() else None
+
+
 def _manifest(state: dict, pack_path: Path, pack_sha: str, parts: dict) -> dict:
     """The ``relay.json`` of a checkpoint ``state`` cut into ``parts``."""
     return {"format": 1, "pack": pack_path.name, "pack_sha256": pack_sha, "step": state["step"],
@@ -177,8 +183,7 @@ def slim(src: Path, dst: Path, pack_path: Path | None = None) -> dict:
             raise ValueError(f"{src} is a checkpoint file: give --pack, the pack its run was trained on")
         state = torch.load(src, map_location="cpu", weights_only=False)
         manifest = _manifest(state, pack_path, sha256_file(pack_path), {})
-        log_src = src.parent / "log.jsonl"
-        log_bytes = gzip.compress(log_src.read_bytes(), mtime=0) if log_src.exists() else None
+        log_bytes = _packed_log(src.parent)
     else:
         if pack_path is not None:
             raise ValueError(f"{src} is a window's folder, whose manifest names its pack already: drop --pack")
@@ -226,9 +231,9 @@ class _Window:
         parts = split_checkpoint(ckpt, self.out)
         manifest = _manifest({**state, "step": step}, self.pack_path, self.pack_sha, parts)
         _write(self.out / MANIFEST, json.dumps(manifest, indent=1).encode())
-        log_path = ckpt.parent / "log.jsonl"
-        if log_path.exists():
-            _write(self.out / LOG, gzip.compress(log_path.read_bytes(), mtime=0))
+        log_bytes = _packed_log(ckpt.parent)
+        if log_bytes is not None:
+            _write(self.out / LOG, log_bytes)
         tc = state["train_config"]
         start = self.first or {"step": 0, "elapsed_s": 0.0}
         steps, train_s = step - start["step"], state["elapsed_s"] - start["elapsed_s"]
