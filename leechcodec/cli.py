@@ -252,7 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from leechcodec import train
 
-    return train.run(args)
+    return train.leave(train.run(args))
 
 
 def build_parser(command: str | None = "train") -> argparse.ArgumentParser:

@@ -44,6 +44,8 @@ Several processes (DDP)
     only rank 0 writes the log, the progress bar, validation and checkpoints (on several
     nodes, every rank reads ``--data`` and, to resume, ``--out``: use a shared filesystem).
     Every checkpoint compares a hash of every rank's weights and stops the run if they differ.
+    A rank leaves through :func:`leave` (flush, then ``os._exit``) rather than interpreter
+    shutdown, which can abort it after a finished run (see there).
 
 Resume
     Crops come from seeded numpy generators whose states (one per rank) are saved in every
@@ -577,5 +579,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def leave(code: int) -> int:
+    """Return ``code``; in a torchrun rank (``WORLD_SIZE`` > 1), flush and exit with it now.
+
+    A rank skips interpreter shutdown because gloo can abort it there, after a finished run.
+    DDP keeps the process group alive past ``destroy_process_group``, so its worker threads
+    are still running at exit; one of them may still be releasing the work of the last
+    collective (the checkpoint's ``all_gather_object``), whose tensors have Python objects.
+    Releasing them needs the GIL, which a finalizing interpreter no longer hands out: the
+    thread is unwound through a ``noexcept`` destructor and the process dies with
+    "terminate called without an active exception" (SIGABRT; torch 2.14, in about 1 of
+    20–60 two-process runs here, backtrace in ``ProcessGroupGloo::AsyncWork::~AsyncWork``).
+    Everything the run writes is closed by then; only the standard streams and the logging
+    handlers are flushed here.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return code
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(leave(main()))

@@ -79,3 +79,17 @@ def test_global_batch_must_split_evenly():
     for batch, world in ((3, 2), (1, 2), (0, 1)):
         with pytest.raises(ValueError, match="global batch"):
             train.local_batch(batch, world)
+
+
+def test_a_rank_leaves_flushed_and_without_interpreter_shutdown():
+    """A torchrun rank exits through ``leave``: its buffered output is written, and atexit
+    handlers (interpreter shutdown, where gloo can abort the process) never run."""
+    script = ("import atexit, sys; from leechcodec import train\n"
+              "atexit.register(lambda: print('shutdown ran'))\n"
+              "print('trained'); print('to stderr', file=sys.stderr)\n"
+              "raise SystemExit(train.leave(3))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as a rank's pipes are
+    for world, code, out in (("2", 3, "trained\n"), ("1", 3, "trained\nshutdown ran\n")):
+        proc = subprocess.run([sys.executable, "-c", script], env={**env, "WORLD_SIZE": world},
+                              capture_output=True, text=True, timeout=120)
+        assert (proc.returncode, proc.stdout, proc.stderr.strip()) == (code, out, "to stderr"), world
