@@ -215,9 +215,14 @@ def validate(model: LeechCodecModel, images: list[np.ndarray], device: torch.dev
     return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
 
 
+def _torchrun_rank() -> bool:
+    """True in a process torchrun launched as one of several (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def _init_distributed(device: torch.device) -> bool:
     """Join the torchrun process group if launched with WORLD_SIZE > 1; True if we created it."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if not _torchrun_rank() or dist.is_initialized():
         return False
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -593,7 +598,7 @@ def leave(code: int) -> int:
     Everything the run writes is closed by then; only the standard streams and the logging
     handlers are flushed here.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if not _torchrun_rank():
         return code
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
