@@ -1,22 +1,22 @@
 """The ``.lq`` container: format specification and reader/writer.
 
-This docstring *is* the specification of formats 1.0 and 1.1 (like numpy's ``.npy`` module).
+This docstring *is* the specification of formats 1.0, 1.1 and 1.2 (like numpy's ``.npy`` module).
 The format version is independent of the package version. All integers are unsigned
 and little-endian; offsets are in bytes from the start of the file.
 
-Layout of formats 1.0 and 1.1
------------------------------
+Layout of formats 1.0, 1.1 and 1.2
+----------------------------------
 
 ======  ==========  =======  ===========================================================
 offset  size        type     field
 ======  ==========  =======  ===========================================================
 0       4           bytes    magic ``b"LQ24"``
 4       1           u8       format version major (1)
-5       1           u8       format version minor (0 or 1)
+5       1           u8       format version minor (0, 1 or 2)
 6       2           u16      ``header_size``: offset of the chunk table (31 + L in 1.0);
                              at most 256
-8       1           u8       coder profile: 1 (format 1.0) or 2 (format 1.1 and later);
-                             see "Coder profiles" below
+8       1           u8       coder profile: 1 (format 1.0), 2 (format 1.1 and later) or
+                             3 (format 1.2 and later); see "Coder profiles" below
 9       1           u8       channel mode: 3 = RGB, 8 bits per sample; 1 = grey (format
                              1.1 and later): coded as RGB with equal channels, and
                              decoded to one channel, ``(R + G + B + 1) // 3``
@@ -43,18 +43,25 @@ nothing about what the chunks contain: the model named by the key defines that, 
 
 Coder profiles
 --------------
-Both code their chunks with constriction's stack ANS coder, 32-bit words, 24-bit
+All code their chunks with constriction's stack ANS coder, 32-bit words, 24-bit
 probabilities (``leechcodec.bitstream.ans``). They differ in how the model computes the
-probabilities (``leechcodec.coding`` specifies both):
+probabilities (``leechcodec.coding`` specifies them):
 
 1. *float prior* (format 1.0): the hyper-synthesis runs in float32, so the probabilities can
    depend on the machine (thread count, convolution backend, device). Still decoded; no
    longer written by default.
-2. *exact prior* (format 1.1): every number that decides a probability is computed in
-   integer arithmetic (``leechcodec.intprior``), identical on every machine.
+2. *exact prior* (format 1.1): the prior network runs in integer arithmetic
+   (``leechcodec.intprior``), identical on every machine; the probabilities are then
+   float64 functions of those integers that use the platform's libm (``exp``, ``log``,
+   ``log1p``, ``erf``, ``erfc``), whose last bit can differ between libms and CPUs. Still
+   decoded; no longer written by default.
+3. *portable prior* (format 1.2): profile 2 with every one of those functions computed
+   by ``leechcodec.kernels.xmath`` from IEEE ``+ − × ÷`` alone, so every number that
+   decides a probability is the same on every IEEE-754 machine. Written by default.
 
-A 1.0 reader rejects profile 2 by value ("unknown coder profile"). Writers write format
-1.0 with profile 1 only, and profile 2 with format 1.1 (or later minor versions).
+A reader rejects a profile it does not know by value ("unknown coder profile"): 1.0
+readers reject 2 and 3, 1.1 readers reject 3. Writers write profile 1 as format 1.0,
+profile 2 as format 1.1 and profile 3 as format 1.2.
 
 Overhead: ``31 + L + 1 + 4N + 4`` bytes, i.e. 62 bytes for a 14-character model key
 and 3 chunks.
@@ -94,6 +101,8 @@ __all__ = [
     "MAX_PAD",
     "PROFILE_ANS32_P24",
     "PROFILE_EXACT_ANS32_P24",
+    "PROFILE_PORTABLE_ANS32_P24",
+    "PROFILE_DEFAULT",
     "WRITABLE_VERSIONS",
     "CODER_PROFILES",
     "CHANNELS_RGB",
@@ -109,9 +118,9 @@ __all__ = [
 ]
 
 MAGIC = b"LQ24"
-FORMAT_VERSION = (1, 1)
+FORMAT_VERSION = (1, 2)
 #: Format versions this writer can write (1.0 only with coder profile 1).
-WRITABLE_VERSIONS = ((1, 0), (1, 1))
+WRITABLE_VERSIONS = ((1, 0), (1, 1), (1, 2))
 MAX_HEADER_SIZE = 256
 MAX_MODEL_KEY_LEN = 48
 MAX_CHUNKS = 16
@@ -121,12 +130,18 @@ HASH_PREFIX_LEN = 8
 
 PROFILE_ANS32_P24 = 1
 PROFILE_EXACT_ANS32_P24 = 2
+PROFILE_PORTABLE_ANS32_P24 = 3
+#: The profile written unless another is asked for.
+PROFILE_DEFAULT = PROFILE_PORTABLE_ANS32_P24
 CODER_PROFILES = {
     PROFILE_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities; float prior (format 1.0)",
-    PROFILE_EXACT_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities; exact integer prior",
+    PROFILE_EXACT_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities; exact integer prior, "
+                             "platform libm (format 1.1)",
+    PROFILE_PORTABLE_ANS32_P24: "constriction stack ANS, 32-bit words, 24-bit probabilities; exact integer prior, "
+                                "portable arithmetic (format 1.2)",
 }
 #: The first format minor version that may carry each profile.
-_PROFILE_MIN_MINOR = {PROFILE_ANS32_P24: 0, PROFILE_EXACT_ANS32_P24: 1}
+_PROFILE_MIN_MINOR = {PROFILE_ANS32_P24: 0, PROFILE_EXACT_ANS32_P24: 1, PROFILE_PORTABLE_ANS32_P24: 2}
 CHANNELS_RGB = 3
 CHANNELS_GREY = 1
 CHANNEL_MODES = {CHANNELS_RGB: "RGB", CHANNELS_GREY: "grey"}
@@ -171,7 +186,7 @@ class LqHeader:
     pad_left: int = 0
     pad_right: int = 0
     channel_mode: int = CHANNELS_RGB
-    coder_profile: int = PROFILE_EXACT_ANS32_P24
+    coder_profile: int = PROFILE_DEFAULT
     format_version: tuple[int, int] = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -227,7 +242,7 @@ def weights_hash_prefix(sha256_hex: str) -> bytes:
 
 
 def container_overhead(model_key_len: int, n_chunks: int) -> int:
-    """Bytes a format-1.0 or 1.1 file adds on top of its chunk payloads."""
+    """Bytes a format-1.x file adds on top of its chunk payloads."""
     return _FIXED.size + model_key_len + 1 + 4 * n_chunks + _CRC.size
 
 

@@ -6,8 +6,8 @@ A float network (convolutions, transposed convolutions, ReLUs) is quantized afte
 into an :class:`IntNetwork`. Every tensor it computes holds integers; a value ``X`` with
 ``F`` fractional bits stands for the real number ``X / 2**F``.
 
-Quantization (from the float32 weights; part of the ``.lq`` format, profile 2)
----------------------------------------------------------------------------
+Quantization (from the float32 weights; part of the ``.lq`` format, profiles 2 and 3)
+-----------------------------------------------------------------------------------
 For layer ``l`` with input precision ``F_in`` and output precision ``F_out``, and every
 output channel ``c``:
 

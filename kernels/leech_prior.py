@@ -73,9 +73,14 @@ so results do not depend on the thread count; the encoder table builder
 (:func:`coding_tables`) and the decoder calls (:func:`shape_log_probs`,
 :func:`major_probs`, :func:`minor_probs`) run the same per-token routines and agree
 bit for bit. The ``*_numpy`` twins are the readable spec (log-domain recursions and plain
-log-sum-exp over each word's 24 terms) and agree to rounding. Bit-identity across machines also
-needs the same libm ``exp``/``log``/``log1p`` (numba calls the platform's; it does not use
-SVML here and contracts no FMAs without fastmath).
+log-sum-exp over each word's 24 terms) and agree to rounding.
+
+Across machines: with ``portable=True`` (the default; coder profile 3) every ``exp``,
+``log`` and ``log1p`` is :mod:`leechcodec.kernels.xmath`'s, built from IEEE ``+ − × ÷``
+alone, so the tables are the same bits on any IEEE-754 machine; numba contracts no FMAs
+without fastmath, and running the same kernels as plain Python (``NUMBA_DISABLE_JIT=1``)
+gives the same bits (tested). ``portable=False`` (profile 2, format 1.1 as written) calls the
+platform's libm instead, whose last bit can differ between libms and CPUs.
 
 Logits must be finite with ``|f| ≤ 1e6``. Probabilities below ~1e-300 (shape-2 majors:
 below 1e-30 of the row) may come out as 0; the coder floors them.
@@ -121,51 +126,52 @@ SHAPE_OFFSETS = _LAYOUT_OFFSETS[:3]
 # ----------------------------------------------------------------------------- public (numba)
 
 
-def log_partition(f: np.ndarray) -> np.ndarray:
+def log_partition(f: np.ndarray, *, portable: bool = True) -> np.ndarray:
     """log Z, ``(N,)`` float64, for logits ``f`` ``(N, 24, 9)``."""
-    return _parts_nb(check_f(f))[:, 3].copy()
+    return _parts_nb(check_f(f), bool(portable))[:, 3].copy()
 
 
-def shape_log_probs(f: np.ndarray) -> np.ndarray:
+def shape_log_probs(f: np.ndarray, *, portable: bool = True) -> np.ndarray:
     """log P(shape), ``(N, 3)`` float64."""
-    parts = _parts_nb(check_f(f))
+    parts = _parts_nb(check_f(f), bool(portable))
     return parts[:, :3] - parts[:, 3:4]
 
 
-def exp_rows(x: np.ndarray) -> np.ndarray:
+def exp_rows(x: np.ndarray, *, portable: bool = True) -> np.ndarray:
     """``exp`` of a float64 array through the kernels' scalar ``exp`` (the one every table
     here uses), not numpy's vectorized one, whose last bit can differ between CPUs."""
     x = np.ascontiguousarray(x, dtype=np.float64)
-    return _exp_nb(x.ravel()).reshape(x.shape)
+    return _exp_nb(x.ravel(), bool(portable)).reshape(x.shape)
 
 
-def major_probs(f: np.ndarray, shape: int) -> np.ndarray:
+def major_probs(f: np.ndarray, shape: int, *, portable: bool = True) -> np.ndarray:
     """P(major | shape), ``(N, K)`` float64 with K = 276 / 759 / 4096."""
-    return _major_nb(check_f(f), check_shape(shape))
+    return _major_nb(check_f(f), check_shape(shape), bool(portable))
 
 
-def minor_probs(f: np.ndarray, shape: int, major: np.ndarray) -> np.ndarray:
+def minor_probs(f: np.ndarray, shape: int, major: np.ndarray, *, portable: bool = True) -> np.ndarray:
     """P(minor | shape, major), ``(N, K')`` float64 with K' = 4 / 128 / 24; major ``(N,)``."""
     f = check_f(f)
     shape = check_shape(shape)
-    return _minor_nb(f, shape, check_ints(major, f.shape[0], MAJOR_SIZES[shape], "major"))
+    return _minor_nb(f, shape, check_ints(major, f.shape[0], MAJOR_SIZES[shape], "major"), bool(portable))
 
 
-def log_prob(f: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def log_prob(f: np.ndarray, idx: np.ndarray, *, portable: bool = True) -> np.ndarray:
     """log p(codeword idx), ``(N,)`` float64; idx ``(N,)`` int in [0, 196560)."""
     f = check_f(f)
-    return _log_prob_nb(f, check_ints(idx, f.shape[0], NUM_CODEWORDS, "idx"))
+    return _log_prob_nb(f, check_ints(idx, f.shape[0], NUM_CODEWORDS, "idx"), bool(portable))
 
 
-def coding_tables(f: np.ndarray, idx: np.ndarray) -> CodingTables:
+def coding_tables(f: np.ndarray, idx: np.ndarray, *, portable: bool = True) -> CodingTables:
     """Encoder tables for tokens with known indices, in one pass per token.
 
     Bit-identical to ``shape_log_probs(f)``, ``major_probs(f[pos_s], s)`` and
-    ``minor_probs(f[pos_s], s, major[pos_s])`` (the decoder's calls).
+    ``minor_probs(f[pos_s], s, major[pos_s])`` (the decoder's calls) with the same
+    ``portable``.
     """
     f, idx, shape, major, minor, positions, row = coding_layout(f, idx)
     shape_logp = np.empty((len(idx), 3))
     maj = tuple(np.empty((len(p), k)) for p, k in zip(positions, MAJOR_SIZES))
     mnr = tuple(np.empty((len(p), k)) for p, k in zip(positions, MINOR_SIZES))
-    _coding_nb(f, shape, major, row, shape_logp, *maj, *mnr)
+    _coding_nb(f, shape, major, row, shape_logp, *maj, *mnr, bool(portable))
     return CodingTables(shape_logp, shape, major, minor, positions, maj, mnr)

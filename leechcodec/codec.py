@@ -6,8 +6,10 @@ steps are specified in :mod:`leechcodec.coding`); this module puts them in the c
 size, padding, coder profile, channel mode), and on decoding checks the header, finds the
 model the file names (or takes the one given and checks its identity) and lets it decode.
 
-Two coder profiles. Profile 2 (format 1.1, written by default) computes every number that
-decides a probability exactly; profile 1 (format 1.0) is still decoded.
+Three coder profiles. Profile 3 (format 1.2, written by default) computes every number that
+decides a probability exactly or in portable IEEE arithmetic, the same bits on every
+machine; profile 2 (format 1.1: the same with the platform's libm) and profile 1 (format
+1.0, float prior) are still decoded.
 """
 
 from __future__ import annotations
@@ -70,14 +72,15 @@ class EncodeResult:
 
 def compress(model: LeechCodecModel, entry: ZooEntry, rgb: np.ndarray, refine: int = 0,
              refine_lr: float | None = None, progress=None,
-             profile: int = container.PROFILE_EXACT_ANS32_P24) -> EncodeResult:
+             profile: int = container.PROFILE_DEFAULT) -> EncodeResult:
     """Encode an ``(H, W, 3)`` uint8 image into .lq bytes; ``entry`` names the model in the
     header (key and weights hash).
 
     ``refine`` > 0 runs that many iterations of encoder-side latent refinement at the
     model's λ (:mod:`leechcodec.refine`); the decoder is unaffected. ``progress(step, cost)``
-    is called during refinement. ``profile``: the coder profile; 2 (exact prior, format 1.1)
-    unless a format-1.0 file (profile 1, float prior) is wanted, e.g. to test old files."""
+    is called during refinement. ``profile``: the coder profile; 3 (exact prior, portable
+    arithmetic, format 1.2) unless an older format is wanted, e.g. to test old files:
+    2 (format 1.1) or 1 (format 1.0, float prior)."""
     if profile not in _PROFILES:
         raise ValueError(f"unknown coder profile {profile}")
     if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:
@@ -103,7 +106,7 @@ def decompress(data: bytes, prior_device: str | None = None, model: LeechCodecMo
 
     Before any large work the header is checked against the encoder's pixel limit and the
     hyper chunk against the least number of bits its symbols can take. ``prior_device``
-    (profile 2): run the integer h_s with torch on this device (``"cpu"``, ``"cuda"``)
+    (profiles 2 and 3): run the integer h_s with torch on this device (``"cpu"``, ``"cuda"``)
     instead of the numpy specification; the integers, hence the file's decoding, are the
     same."""
     return _decode(data, prior_device, model)[0]

@@ -4,9 +4,14 @@
 :func:`encode` and :func:`decode`; :mod:`leechcodec.codec` frames the chunks in the
 container and finds the model a file names.
 
-Two coder profiles (``bitstream/container.py``). Profile 2 (format 1.1, written by
-default) computes every number that decides a probability exactly; profile 1 (format
-1.0) is still decoded. Where they differ, the list says so.
+Three coder profiles (``bitstream/container.py``). Profile 3 (format 1.2, written by
+default) computes every number that decides a probability exactly or with the portable
+arithmetic of :mod:`leechcodec.kernels.xmath` (IEEE ``+ − × ÷`` in a fixed order: the same
+bits on every machine). Profile 2 (format 1.1) is profile 3 with the platform's libm in
+place of ``xmath`` (``exp``/``log``/``log1p`` in the Λ24 kernels, ``erf``/``erfc`` in
+steps 4 and 5); profile 1 (format 1.0) has a float prior. Both are still decoded. Where
+the profiles differ, the list says so; "profile 2" below includes profile 3 unless it
+says otherwise.
 
 0. Padding. Profile 2: the image is replicate-padded at the bottom and right to a multiple
    of 16 pixels (the latent grid ``h' × w'`` is ``padded / 16``), and for h_a the latent is
@@ -26,8 +31,9 @@ default) computes every number that decides a probability exactly; profile 1 (fo
    of ``LeechCodecModel.tokens_of``): per block, all shapes; then, per shape, the majors
    (pair / octad / Golay word); then, per shape, the minors (signs / signs / position),
    each with its exact conditional probability from ``leechcodec.kernels.leech_prior``
-   (float64 in one fixed order per token; profile 2 exponentiates the shape log-probabilities
-   with the kernels' scalar ``exp``, profile 1 with numpy's). BSQ tokens: one binary symbol
+   (float64 in one fixed order per token, ``portable=True`` in profile 3; profiles 2 and 3
+   exponentiate the shape log-probabilities with the kernels' scalar ``exp``, profile 1
+   with numpy's). BSQ tokens: one binary symbol
    per bit, p(+1) = σ(2A·PARAM_STEP): profile 2 takes it from a table of correctly rounded
    values (decimal arithmetic), profile 1 computes it with numpy's ``exp``.
 4. Scalar latents (mean-scale Gaussian prior): the prior network maps ẑ to ``(μ, σ)`` per
@@ -35,7 +41,8 @@ default) computes every number that decides a probability exactly; profile 1 (fo
    rounded once to float32, ``σ = S·2**-16`` exact in float64); the coded integer is
    ``q = round(y − μ)`` and the decoder rebuilds ``ŷ = q + μ`` (float32). σ is
    replaced by an entry of the fixed table :data:`SCALE_TABLE` (CompressAI's
-   ``get_scale_table()``: ``σ_j = exp(log 0.11 + j·(log 256 − log 0.11)/63)``, j = 0..63),
+   ``get_scale_table()``: ``σ_j = exp(log 0.11 + j·(log 256 − log 0.11)/63)``, j = 0..63,
+   frozen as the float64 bit patterns in this module),
    the nearest in log scale: ``j`` = the number of geometric midpoints
    ``exp(log 0.11 + (i + ½)·(log 256 − log 0.11)/63)``, i = 0..62, that are < σ (compared in
    float64; σ ≤ 0.11 → 0, σ ≥ 256 → 63). Rounding to the nearest entry costs about 0.1% of
@@ -43,7 +50,8 @@ default) computes every number that decides a probability exactly; profile 1 (fo
    on a small trained model). Index ``j`` defines one categorical over
    ``2·L_j + 2`` symbols: ``q ∈ [−L_j, L_j]`` with ``L_j = ⌈6.11·σ_j⌉`` (symbol ``q + L_j``),
    probability ``Φ((q + ½)/σ_j) − Φ((q − ½)/σ_j)``, and an escape (symbol ``2·L_j + 1``)
-   with the two tails' mass ``2·Φ(−(L_j + ½)/σ_j)`` (float64, from ``math.erfc``). The rows
+   with the two tails' mass ``2·Φ(−(L_j + ½)/σ_j)`` (float64, from ``erfc`` and, for
+   ``q = 0``, ``erf``: ``xmath``'s in profile 3, ``math``'s in profile 2). The rows
    depend on the table value only. Latents are taken in C order of ``(24·k, h, w)`` and
    coded in 64 groups, ``j = 0..63``, each in that order. Escaped latents (lossless: every
    ``|y − μ| < 2**31 − 1`` codes; the encoder refuses larger or non-finite latents) follow, in the
@@ -58,7 +66,7 @@ default) computes every number that decides a probability exactly; profile 1 (fo
    the :data:`SCALE_TABLE` entry chosen from ``σ = S·2**-16`` as in step 4. Each token first
    codes its gain level ``ĝ ∈ [0, GAIN_LEVELS)`` (all tokens, token order, blocks of 4,096) with
    the folded discretized Gaussian of ``leechcodec.latent_codecs.gain_likelihood`` at
-   ``(I/16, σ_j)``, float64 from ``math.erfc`` (upper tails above the mean). Then the
+   ``(I/16, σ_j)``, float64 from ``erfc`` as in step 4 (upper tails above the mean). Then the
    tokens with ``ĝ > 0``, in token order, code their shapes as in step 3. The decoder
    rebuilds ``ŷ = ĝ·s · v/√32`` (float32), ``s = 2^-gain_frac_bits`` the model's gain step
    (1 by default), and 0 where ``ĝ = 0``.
@@ -84,7 +92,7 @@ import torch
 
 from leechcodec import intprior, tiling
 from leechcodec.bitstream import ans, container
-from leechcodec.kernels import leech, leech_prior
+from leechcodec.kernels import leech, leech_prior, xmath
 from leechcodec.latent_codecs import A_MAX, B_MAX, B_MIN, GAIN_LEVELS, PARAM_STEP
 from leechcodec.models import LeechCodecModel, pad_to_multiple
 from leechcodec.progress import track
@@ -93,15 +101,60 @@ __all__ = ["Encoded", "encode", "decode", "SCALE_TABLE", "PROFILES", "LATENT_STR
 
 _ROWS = 4096  # tokens per probability-table batch (bounds memory: 4096 × 4096 float64 = 128 MiB)
 
-_LOG_S0, _LOG_S1 = math.log(0.11), math.log(256.0)
-#: Gaussian scales of the scalar family's coder (CompressAI's ``get_scale_table()``), float64.
-SCALE_TABLE = np.array([math.exp(_LOG_S0 + (_LOG_S1 - _LOG_S0) * i / 63) for i in range(64)])
-#: Geometric midpoints between neighbouring table scales: σ maps to the nearest entry in log scale.
-_SCALE_BOUNDS = np.array([math.exp(_LOG_S0 + (_LOG_S1 - _LOG_S0) * (i + 0.5) / 63) for i in range(63)])
+# The table and its midpoints as bit patterns: the values ``math.exp``/``math.log`` of
+# glibc gave for the formulas below when formats 1.0 and 1.1 were written (54 of the 64
+# entries differ in the last bits from the correctly rounded formula, and another libm
+# gives yet others). Written out, they are the same everywhere; test_scalar checks them
+# against the formulas to 1e-14.
+_SCALE_HEX = """
+    0x1.c28f5c28f5c2ap-4 0x1.fd8f2837ff12dp-4 0x1.20245ef9396dfp-3 0x1.45df8ca5aff37p-3
+    0x1.708b8ff98cb5bp-3 0x1.a0ce0917714e6p-3 0x1.d7624847133a6p-3 0x1.0a8e127ee2a44p-2
+    0x1.2d759a0d689b4p-2 0x1.54ef34e78414ap-2 0x1.81941aa46bd97p-2 0x1.b411930b6897fp-2
+    0x1.ed2b96a48a651p-2 0x1.16dfe3ada4c92p-1 0x1.3b64665db0b12p-1 0x1.64b11069659abp-1
+    0x1.93662e3c7c2b3p-1 0x1.c83909d4f04f6p-1 0x1.01fb5534acfc6p+0 0x1.23c378199ba9dp+0
+    0x1.49f80c36f4ff5p+0 0x1.752d5b97cf7f9p+0 0x1.a60b1b4562de4p+0 0x1.dd4ef636066b8p+0
+    0x1.0de7b6bc7affcp+1 0x1.313f8c641bbd7p+1 0x1.59382a1011efap+1 0x1.866cb4519f527p+1
+    0x1.b98ca077cb5bdp+1 0x1.f35e5d9413e9dp+1 0x1.1a612b56336c0p+2 0x1.3f5b2ce3e70b4p+2
+    0x1.692cb88555e3fp+2 0x1.98781e690d1d4p+2 0x1.cdf4efd95949ap+2 0x1.053963dd4f05ap+3
+    0x1.276e382b0abefp+3 0x1.4e1db954457ddp+3 0x1.79de0e83183c3p+3 0x1.ab590859ecefbp+3
+    0x1.e34eb410de865p+3 0x1.114c22710fe4cp+4 0x1.3515af8956695p+4 0x1.5d8ee8afb3b6ep+4
+    0x1.8b54e5a19c036p+4 0x1.bf195037b0930p+4 0x1.f9a515f99e34ap+4 0x1.1dedb9ff18f64p+5
+    0x1.435eb4754ff3cp+5 0x1.6db6cd382c114p+5 0x1.9d9a5eb485809p+5 0x1.d3c348d5bcfe9p+5
+    0x1.0881e13c43637p+6 0x1.2b24c4ab26bccp+6 0x1.5250be6407bf5p+6 0x1.7e9dd8af256cdp+6
+    0x1.b0b8069044e94p+6 0x1.e961bf2cc5b43p+6 0x1.14bb784b37cd6p+7 0x1.38f82ab64d931p+7
+    0x1.61f39d227a7cap+7 0x1.904ce0bf7c348p+7 0x1.c4b7db07f491fp+7 0x1.ffffffffffff6p+7
+"""
+_BOUND_HEX = """
+    0x1.df2701e9e5e91p-4 0x1.0ef2a49c73689p-3 0x1.326d6e57286ddp-3 0x1.5a8d93ce0808ap-3
+    0x1.87eed300fc8a4p-3 0x1.bb414ec51c0f5p-3 0x1.f54c3a6adb9d9p-3 0x1.1b786f74de5e4p-2
+    0x1.409702a535c9bp-2 0x1.6a91e9c89d56cp-2 0x1.9a0c1593aad01p-2 0x1.cfbdccdbd1001p-2
+    0x1.063bbbeb2d4abp-1 0x1.2892648008ebcp-1 0x1.4f6827f89ef2ep-1 0x1.7b53c1fe5f642p-1
+    0x1.acffab2504023p-1 0x1.e52cae93c93a5p-1 0x1.125a6b2984b35p+0 0x1.36475ccb55afap+0
+    0x1.5ee89ced146b1p+0 0x1.8cdbdea888e90p+0 0x1.c0d37b8ab335ap+0 0x1.fb9927d1a353ep+0
+    0x1.1f0880a7ea5adp+1 0x1.449e8269dd74dp+1 0x1.6f207bc00a472p+1 0x1.9f3369a1cdda3p+1
+    0x1.d591e3cdcd17dp+1 0x1.098778831f168p+2 0x1.2c4c9d119be2bp+2 0x1.539f5433125c2p+2
+    0x1.80183e8ce30d5p+2 0x1.b263f9307e0a2p+2 0x1.eb45bb9581695p+2 0x1.15cd26a77fc5cp+3
+    0x1.3a2daf7c6f9d9p+3 0x1.6351a9adb166ep+3 0x1.91d8c3bb36345p+3 0x1.c67795095324dp+3
+    0x1.00fd2d68f1c01p+4 0x1.22a4086f4b16ep+4 0x1.48b2f908a2936p+4 0x1.73bdb7290e9aap+4
+    0x1.a46b52a1831a9p+4 0x1.db78bb8d8885ap+4 0x1.0cddcfd4e012ap+5 0x1.3012d3d8c8765p+5
+    0x1.57e410ab88154p+5 0x1.84ec1206e02dfp+5 0x1.b7d9a05ebcc32p+5 0x1.f1726746fa60cp+5
+    0x1.194afa574d0aap+6 0x1.3e208e4926182p+6 0x1.67c8e7271640ep+6 0x1.96e5b537c6920p+6
+    0x1.cc2dd4ed373c8p+6 0x1.04380a5295179p+7 0x1.264b2bad059fbp+7 0x1.4cd49037f032ep+7
+    0x1.7869cb306242ap+7 0x1.a9b405ece99dep+7 0x1.e17290719da8cp+7
+"""
+#: Gaussian scales of the scalar family's coder (CompressAI's ``get_scale_table()``,
+#: ``exp(log 0.11 + i·(log 256 − log 0.11)/63)``, i = 0..63), float64.
+SCALE_TABLE = np.array([float.fromhex(h) for h in _SCALE_HEX.split()])
+SCALE_TABLE.setflags(write=False)
+#: Geometric midpoints between neighbouring table scales (``i + ½`` in the formula): σ maps
+#: to the nearest entry in log scale.
+_SCALE_BOUNDS = np.array([float.fromhex(h) for h in _BOUND_HEX.split()])
+_SCALE_BOUNDS.setflags(write=False)
 _TAIL_STDS = 6.11  # support half-width L_j = ⌈6.11·σ_j⌉: tails beyond hold ≈ 1e-9 (escape)
 _ESCAPE_OFFSET = 1 << 31  # escaped latents are coded as u = q + 2**31 in two 16-bit halves
 #: Coder profiles this codec writes and reads, with the format version each is written as.
-PROFILES = {container.PROFILE_ANS32_P24: (1, 0), container.PROFILE_EXACT_ANS32_P24: (1, 1)}
+PROFILES = {container.PROFILE_ANS32_P24: (1, 0), container.PROFILE_EXACT_ANS32_P24: (1, 1),
+            container.PROFILE_PORTABLE_ANS32_P24: (1, 2)}
 LATENT_STRIDE = 16  # pixels per latent row and column (g_a's stride)
 _QUANTIZE_ELEMENTS = 1 << 22  # latent values per quantizer call in the encoder
 _A_INT = round(A_MAX / PARAM_STEP)  # Λ24 / BSQ parameter ranges on the integer grid
@@ -122,17 +175,17 @@ class Encoded(NamedTuple):
     hyper_ideal_bits: float
 
 
-def encode(model: LeechCodecModel, rgb: np.ndarray, profile: int = container.PROFILE_EXACT_ANS32_P24,
+def encode(model: LeechCodecModel, rgb: np.ndarray, profile: int = container.PROFILE_DEFAULT,
            refine: int = 0, lmbda: float = math.nan, refine_lr: float | None = None, progress=None) -> Encoded:
     """Code an ``(H, W, 3)`` uint8 image (see the module docstring, steps 0-4)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown coder profile {profile}")
     rgb = np.asarray(rgb, dtype=np.uint8)
     h, w = rgb.shape[:2]
-    # Profile 2 pads the image to a multiple of 16 pixels and the latent to a multiple of 4
-    # rows and columns for h_a (replicating its edge); profile 1 and refinement pad the
+    # Profiles 2 and 3 pad the image to a multiple of 16 pixels and the latent to a multiple
+    # of 4 rows and columns for h_a (replicating its edge); profile 1 and refinement pad the
     # image to the hyperprior's stride (64).
-    pad = LATENT_STRIDE if profile == container.PROFILE_EXACT_ANS32_P24 and not refine else model.stride
+    pad = LATENT_STRIDE if profile != container.PROFILE_ANS32_P24 and not refine else model.stride
     ph, pw = h + (-h) % pad, w + (-w) % pad
     if refine:
         from leechcodec.refine import DEFAULT_LR, refine_latents
@@ -148,7 +201,7 @@ def encode(model: LeechCodecModel, rgb: np.ndarray, profile: int = container.PRO
         with torch.no_grad():
             z = model.h_a(pad_to_multiple(y, model.stride // LATENT_STRIDE))
     with torch.no_grad():
-        grey = profile == container.PROFILE_EXACT_ANS32_P24 and _is_grey(rgb)
+        grey = profile != container.PROFILE_ANS32_P24 and _is_grey(rgb)
         hyper = ans.SymbolEncoder()
         sym = _code_hyper(model, z, hyper)
         tokens = ans.SymbolEncoder()
@@ -344,16 +397,25 @@ def _rows(n: int, stage: str):
         yield slice(start, min(n, start + _ROWS))
 
 
+def _portable(profile: int) -> bool:
+    """Whether ``profile`` computes its probabilities with :mod:`leechcodec.kernels.xmath`."""
+    return profile == container.PROFILE_PORTABLE_ANS32_P24
+
+
 def _shape_probs(shape_logp: np.ndarray, profile: int) -> np.ndarray:
-    """Shape probabilities from their logs: numpy's exp in profile 1, the kernels' in profile 2
-    (numpy's vectorized exp can differ in the last bit between CPUs)."""
-    return np.exp(shape_logp) if profile == container.PROFILE_ANS32_P24 else leech_prior.exp_rows(shape_logp)
+    """Shape probabilities from their logs: numpy's exp in profile 1, the kernels' scalar one
+    in profiles 2 (libm) and 3 (portable); numpy's vectorized exp can differ in the last bit
+    between CPUs."""
+    if profile == container.PROFILE_ANS32_P24:
+        return np.exp(shape_logp)
+    return leech_prior.exp_rows(shape_logp, portable=_portable(profile))
 
 
 def _code_leech(idx: np.ndarray, ai: np.ndarray, bi: np.ndarray, enc: ans.SymbolEncoder, profile: int) -> None:
     """Tokens in blocks of ``_ROWS``; per block: shapes, then majors and minors per shape."""
+    portable = _portable(profile)
     for rows in _rows(len(idx), "entropy coding"):
-        t = leech_prior.coding_tables(_leech_f(ai[rows], bi[rows]), idx[rows])
+        t = leech_prior.coding_tables(_leech_f(ai[rows], bi[rows]), idx[rows], portable=portable)
         enc.add(t.shape, _shape_probs(t.shape_logp, profile))
         for s in range(3):
             enc.add(t.major[t.positions[s]], t.major_probs[s])
@@ -363,16 +425,17 @@ def _code_leech(idx: np.ndarray, ai: np.ndarray, bi: np.ndarray, enc: ans.Symbol
 
 def _decode_leech(ai: np.ndarray, bi: np.ndarray, dec: ans.SymbolDecoder, profile: int) -> np.ndarray:
     out = np.empty(ai.shape[0], dtype=np.int64)
+    portable = _portable(profile)
     for rows in _rows(ai.shape[0], "entropy decoding"):
         fb = _leech_f(ai[rows], bi[rows])
-        shape = dec.read(_shape_probs(leech_prior.shape_log_probs(fb), profile))
+        shape = dec.read(_shape_probs(leech_prior.shape_log_probs(fb, portable=portable), profile))
         major = np.zeros_like(shape)
         minor = np.zeros_like(shape)
         sel = [np.flatnonzero(shape == s) for s in range(3)]
         for s in range(3):
-            major[sel[s]] = dec.read(leech_prior.major_probs(fb[sel[s]], s))
+            major[sel[s]] = dec.read(leech_prior.major_probs(fb[sel[s]], s, portable=portable))
         for s in range(3):
-            minor[sel[s]] = dec.read(leech_prior.minor_probs(fb[sel[s]], s, major[sel[s]]))
+            minor[sel[s]] = dec.read(leech_prior.minor_probs(fb[sel[s]], s, major[sel[s]], portable=portable))
         out[rows] = leech.join_index(shape, major, minor)
     return out
 
@@ -381,16 +444,23 @@ def _bsq_bits(idx: np.ndarray, dim: int) -> np.ndarray:
     return ((idx[:, None] >> np.arange(dim, dtype=np.int64)) & 1).ravel()
 
 
+def _erf_pair(profile: int):
+    """``(erf, erfc)``: :mod:`leechcodec.kernels.xmath`'s in profile 3, the platform's
+    (``math``) in profiles 1 and 2."""
+    return (xmath.erf, xmath.erfc) if _portable(profile) else (math.erf, math.erfc)
+
+
 @functools.lru_cache(maxsize=None)
-def _gaussian_row(j: int) -> tuple[int, np.ndarray]:
+def _gaussian_row(j: int, profile: int = container.PROFILE_DEFAULT) -> tuple[int, np.ndarray]:
     """``(L, row)``: support half-width and the ``(2L + 2,)`` float64 probabilities of
     ``q = −L..L`` then the escape, for the table scale ``SCALE_TABLE[j]``."""
+    erf, erfc = _erf_pair(profile)
     sigma = float(SCALE_TABLE[j])
     half_width = math.ceil(_TAIL_STDS * sigma)
     c = 1.0 / (sigma * math.sqrt(2.0))
-    tail = [0.5 * math.erfc((v + 0.5) * c) for v in range(half_width + 1)]  # P(Y > v + ½)
+    tail = [0.5 * erfc((v + 0.5) * c) for v in range(half_width + 1)]  # P(Y > v + ½)
     side = [max(0.0, tail[v - 1] - tail[v]) for v in range(1, half_width + 1)]  # q = 1..L
-    row = np.array(side[::-1] + [math.erf(0.5 * c)] + side + [2.0 * tail[-1]])
+    row = np.array(side[::-1] + [erf(0.5 * c)] + side + [2.0 * tail[-1]])
     row.setflags(write=False)
     return half_width, row
 
@@ -401,19 +471,20 @@ def _scale_indices(scales: torch.Tensor) -> np.ndarray:
     return np.searchsorted(_SCALE_BOUNDS, s, side="left").astype(np.int64)
 
 
-def _scale_groups(scale_idx: np.ndarray):
+def _scale_groups(scale_idx: np.ndarray, profile: int):
     """Yield ``(L, row, positions)`` per used table index, in index order; positions ascending."""
     order = np.argsort(scale_idx, kind="stable")
     bounds = np.searchsorted(scale_idx[order], np.arange(len(SCALE_TABLE) + 1))
     for j in range(len(SCALE_TABLE)):
         if bounds[j + 1] > bounds[j]:
-            yield *_gaussian_row(j), order[bounds[j] : bounds[j + 1]]
+            yield *_gaussian_row(j, profile), order[bounds[j] : bounds[j + 1]]
 
 
-def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder) -> None:
+def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder,
+                 profile: int = container.PROFILE_DEFAULT) -> None:
     """Integers ``q (n,)`` int64 (``|q| < 2**31``) with their table indices ``(n,)``."""
     escaped = np.zeros(len(q), dtype=bool)
-    for half_width, row, pos in _scale_groups(scale_idx):
+    for half_width, row, pos in _scale_groups(scale_idx, profile):
         qj = q[pos]
         esc = np.abs(qj) > half_width
         escaped[pos[esc]] = True
@@ -423,10 +494,11 @@ def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder) -
     enc.add_uniform(u & 0xFFFF, 1 << 16)
 
 
-def _decode_scalar(scale_idx: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
+def _decode_scalar(scale_idx: np.ndarray, dec: ans.SymbolDecoder,
+                   profile: int = container.PROFILE_DEFAULT) -> np.ndarray:
     q = np.empty(len(scale_idx), dtype=np.int64)
     escaped = np.zeros(len(q), dtype=bool)
-    for half_width, row, pos in _scale_groups(scale_idx):
+    for half_width, row, pos in _scale_groups(scale_idx, profile):
         sym = dec.read(np.broadcast_to(row, (len(pos), len(row))))
         q[pos] = sym - half_width
         escaped[pos[sym == 2 * half_width + 1]] = True
@@ -462,9 +534,10 @@ def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
 
 
 def _require_exact_profile(family: str, profile: int) -> None:
-    if profile != container.PROFILE_EXACT_ANS32_P24:
-        raise ValueError(f"the {family} family is coded with the exact prior only (coder profile "
-                         f"{container.PROFILE_EXACT_ANS32_P24}, format 1.1), not profile {profile}")
+    if profile == container.PROFILE_ANS32_P24:
+        raise ValueError(f"the {family} family is coded with the exact prior only (coder profiles "
+                         f"{container.PROFILE_EXACT_ANS32_P24} and {container.PROFILE_PORTABLE_ANS32_P24}, "
+                         f"formats 1.1 and 1.2), not profile {profile}")
 
 
 _GAIN_MEAN_BITS = 4  # μ on the grid 1/16
@@ -490,36 +563,38 @@ def _gain_shape_params(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int,
 
 
 @functools.lru_cache(maxsize=None)
-def _gain_row(mean_index: int, j: int) -> np.ndarray:
+def _gain_row(mean_index: int, j: int, profile: int = container.PROFILE_DEFAULT) -> np.ndarray:
     """``(GAIN_LEVELS,)`` float64 probabilities of the gains 0..GAIN_LEVELS − 1 under the
     folded discretized Gaussian at ``μ = mean_index/16``, ``σ = SCALE_TABLE[j]``."""
+    erfc = _erf_pair(profile)[1]
     mu = math.ldexp(mean_index, -_GAIN_MEAN_BITS)
     c = 1.0 / (float(SCALE_TABLE[j]) * math.sqrt(2.0))
     edges = [n + 0.5 for n in range(GAIN_LEVELS - 1)]  # between gains n and n + 1
-    below = [0.0] + [0.5 * math.erfc(-(x - mu) * c) for x in edges] + [1.0]  # Φ((x − μ)/σ)
-    above = [1.0] + [0.5 * math.erfc((x - mu) * c) for x in edges] + [0.0]  # 1 − Φ((x − μ)/σ)
+    below = [0.0] + [0.5 * erfc(-(x - mu) * c) for x in edges] + [1.0]  # Φ((x − μ)/σ)
+    above = [1.0] + [0.5 * erfc((x - mu) * c) for x in edges] + [0.0]  # 1 − Φ((x − μ)/σ)
     row = np.array([max(0.0, above[n] - above[n + 1]) if n >= mu else max(0.0, below[n + 1] - below[n])
                     for n in range(GAIN_LEVELS)])
     row.setflags(write=False)
     return row
 
 
-def _gain_tables(mu_idx: np.ndarray, scale_idx: np.ndarray) -> np.ndarray:
+def _gain_tables(mu_idx: np.ndarray, scale_idx: np.ndarray, profile: int = container.PROFILE_DEFAULT) -> np.ndarray:
     """``(n, GAIN_LEVELS)`` rows of the tokens' gain priors."""
     keys, inverse = np.unique(mu_idx * 64 + scale_idx, return_inverse=True)
-    rows = np.stack([_gain_row(int(key) // 64, int(key) % 64) for key in keys])
+    rows = np.stack([_gain_row(int(key) // 64, int(key) % 64, profile) for key in keys])
     return rows[inverse.reshape(-1)]
 
 
-def _code_gains(gains: np.ndarray, mu_idx: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder) -> None:
+def _code_gains(gains: np.ndarray, mu_idx: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder,
+                profile: int) -> None:
     for rows in _rows(len(gains), "gains"):
-        enc.add(gains[rows], _gain_tables(mu_idx[rows], scale_idx[rows]))
+        enc.add(gains[rows], _gain_tables(mu_idx[rows], scale_idx[rows], profile))
 
 
-def _decode_gains(mu_idx: np.ndarray, scale_idx: np.ndarray, dec: ans.SymbolDecoder) -> np.ndarray:
+def _decode_gains(mu_idx: np.ndarray, scale_idx: np.ndarray, dec: ans.SymbolDecoder, profile: int) -> np.ndarray:
     out = np.empty(len(mu_idx), dtype=np.int64)
     for rows in _rows(len(mu_idx), "gains"):
-        out[rows] = dec.read(_gain_tables(mu_idx[rows], scale_idx[rows]))
+        out[rows] = dec.read(_gain_tables(mu_idx[rows], scale_idx[rows], profile))
     return out
 
 

@@ -1,6 +1,6 @@
-"""The exact prior path of coder profile 2: hyper-latents ẑ → integer h_s → coding parameters.
+"""The exact prior path of coder profiles 2 and 3: hyper-latents ẑ → integer h_s → coding parameters.
 
-Everything that decides a coding probability in a profile-2 ``.lq`` file comes from here:
+Everything that decides a coding probability in a profile-2 or -3 ``.lq`` file comes from here:
 
 1. ẑ as integers with :data:`Z_BITS` fractional bits: ``Ẑ_c = 2**8 · (symbol + offset_c) +
    M_c`` with ``M_c = round_half_even(median_c · 2**8)`` (the EntropyBottleneck median on

@@ -72,8 +72,9 @@ class LatentCodec:
     name: ClassVar[str]
     out_bits: ClassVar[int]
     #: The coder profiles (:mod:`leechcodec.bitstream.container`) that can code the family:
-    #: 1, the float prior of format 1.0, and 2, the exact prior of format 1.1.
-    profiles: ClassVar[tuple[int, ...]] = (1, 2)
+    #: 1, the float prior of format 1.0, 2, the exact prior of format 1.1, and 3, its
+    #: portable arithmetic (format 1.2).
+    profiles: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     def __init__(self, config: ModelConfig) -> None:
         self.config = config
@@ -249,13 +250,13 @@ class ScalarCodec(LatentCodec):
         from leechcodec import coding as codec
 
         means, scale_idx = codec._gaussian_params(model, sym, profile, grid)
-        codec._code_scalar(codec._scalar_integers(model, y, means), scale_idx, enc)
+        codec._code_scalar(codec._scalar_integers(model, y, means), scale_idx, enc, profile)
 
     def decode(self, model, sym, profile, grid, dec, prior_device):
         from leechcodec import coding as codec
 
         means, scale_idx = codec._gaussian_params(model, sym, profile, grid, prior_device)
-        q = codec._decode_scalar(scale_idx, dec)
+        q = codec._decode_scalar(scale_idx, dec, profile)
         y_hat = model.quantizer.dequantize(torch.from_numpy(q).reshape(means.shape)) + means
         return y_hat, {"means": means.numpy().ravel(), "scale_index": scale_idx, "symbols": q}
 
@@ -297,13 +298,13 @@ class GainShapeLeech24Codec(Leech24Codec):
     switches a shape's bits on passes the gradient of ``clamp(‖t‖, 0, 1)``, so a token whose
     norm is below 1 feels what its shape costs and can learn to be dropped.
 
-    Only coder profile 2 (format 1.1, exact prior) codes it; the integer h_s has 16
+    Only the exact prior (coder profiles 2 and 3, formats 1.1 and 1.2) codes it; the integer h_s has 16
     fractional bits here, and ``(A, B)`` are rounded from it exactly (:mod:`leechcodec.coding`).
     """
 
     name = "leech24gs"
     out_bits = 16
-    profiles = (2,)
+    profiles = (2, 3)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -373,7 +374,7 @@ class GainShapeLeech24Codec(Leech24Codec):
         idx = codec._token_indices(model, y)
         gains = codec._token_gains(model, y)
         ai, bi, mu_idx, scale_idx = codec._gain_shape_params(model, sym, grid)
-        codec._code_gains(gains, mu_idx, scale_idx, enc)
+        codec._code_gains(gains, mu_idx, scale_idx, enc, profile)
         coded = gains > 0
         codec._code_leech(idx[coded], ai[coded], bi[coded], enc, profile)
 
@@ -382,7 +383,7 @@ class GainShapeLeech24Codec(Leech24Codec):
 
         codec._require_exact_profile(self.name, profile)
         ai, bi, mu_idx, scale_idx = codec._gain_shape_params(model, sym, grid, prior_device)
-        gains = codec._decode_gains(mu_idx, scale_idx, dec)
+        gains = codec._decode_gains(mu_idx, scale_idx, dec, profile)
         coded = gains > 0
         idx = np.zeros(len(gains), dtype=np.int64)
         idx[coded] = codec._decode_leech(ai[coded], bi[coded], dec, profile)

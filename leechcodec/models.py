@@ -196,7 +196,7 @@ class LeechCodecModel(nn.Module):
         (:class:`leechcodec.coding.Encoded`; :func:`leechcodec.codec.compress` frames them)."""
         from leechcodec import coding
 
-        profile = coding.container.PROFILE_EXACT_ANS32_P24 if profile is None else profile
+        profile = coding.container.PROFILE_DEFAULT if profile is None else profile
         return coding.encode(self, rgb, profile, refine, lmbda, refine_lr, progress)
 
     def decompress(self, chunks, height: int, width: int, padded_height: int, padded_width: int, profile: int,

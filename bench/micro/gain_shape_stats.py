@@ -58,9 +58,9 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
     for rgb in images:
         enc = model.compress(rgb)
         _, p = model.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
-                                container.PROFILE_EXACT_ANS32_P24)
+                                container.PROFILE_DEFAULT)
         g = p["gains"]
-        rows = coding._gain_tables(p["gain_mean_index"], p["scale_index"])
+        rows = coding._gain_tables(p["gain_mean_index"], p["scale_index"], container.PROFILE_DEFAULT)
         freq = ans.quantized_frequencies(rows)[np.arange(len(g)), g]
         per_gain_bits.append(ans.PRECISION - np.log2(freq.astype(np.float64)))
         g_bits = float(per_gain_bits[-1].sum())
@@ -76,7 +76,7 @@ def model_stats(model, images: list[np.ndarray]) -> dict:
         for lo, hi, key in groups:
             sel = (g >= lo) & (g < hi)
             enc_group = ans.SymbolEncoder()  # the same coder, fed only this group's shapes
-            coding._code_leech(p["symbols"][sel], p["A"][sel], p["B"][sel], enc_group, container.PROFILE_EXACT_ANS32_P24)
+            coding._code_leech(p["symbols"][sel], p["A"][sel], p["B"][sel], enc_group, container.PROFILE_DEFAULT)
             by_gain[key][0] += enc_group.ideal_bits
             by_gain[key][1] += int(sel.sum())
     share = hist[hist > 0] / tokens

@@ -8,8 +8,10 @@ numpy, and the integer prior on CUDA when a GPU is present. For every decode it 
 whether it succeeded, whether every coding parameter (:func:`leechcodec.codec.coding_parameters`)
 equals the reference decode's, and the largest pixel difference.
 
-It also reports the rate cost of the exact prior: the total bytes of coder profile 2
-(format 1.1) against profile 1 (format 1.0, float prior) for the same images and models.
+The matrix decodes the files of the default coder profile (3, format 1.2). It also reports
+the rate cost of the exact prior: the total bytes of coder profile 2 (format 1.1) against
+profile 1 (format 1.0, float prior), and of profile 3 against profile 2, for the same
+images and models.
 ``--legacy-models`` also decodes the profile-1 files of those models under the matrix,
 to show what the float prior did.
 
@@ -136,15 +138,16 @@ def main(argv: list[str] | None = None) -> int:
                     sizes[profile] += len(data)
                     path = Path(tmp) / f"{key}-{img.stem}-p{profile}.lq"
                     path.write_bytes(data)
-                    if profile == container.PROFILE_EXACT_ANS32_P24:
+                    if profile == container.PROFILE_DEFAULT:
                         files.append(str(path))
                         expected[str(path)] = param_digest(coding_parameters(data))
                         np.save(str(path) + ".ref.npy", decompress(data))
                     elif key in legacy:
                         legacy_files.append(str(path))
                 bar.update(1)
-            record["rate"][key] = {"profile1_bytes": sizes.get(1), "profile2_bytes": sizes[2],
-                                   "profile2_over_profile1": sizes[2] / sizes[1] - 1 if 1 in sizes else None}
+            record["rate"][key] = {"profile1_bytes": sizes.get(1), "profile2_bytes": sizes[2], "profile3_bytes": sizes[3],
+                                   "profile2_over_profile1": sizes[2] / sizes[1] - 1 if 1 in sizes else None,
+                                   "profile3_over_profile2": sizes[3] / sizes[2] - 1}
         bar.close()
         for cfg in tqdm(configs, desc="decode matrix", unit="config"):
             record["matrix"][cfg["name"]] = _summarize(_run_config(cfg, files, True), expected)
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     both = [r for r in record["rate"].values() if r["profile1_bytes"] is not None]  # models with both profiles
     total1, total2 = sum(r["profile1_bytes"] for r in both), sum(r["profile2_bytes"] for r in both)
     record["rate_total_profile2_over_profile1"] = total2 / total1 - 1 if both else None
+    total2, total3 = (sum(r[f"profile{n}_bytes"] for r in record["rate"].values()) for n in (2, 3))
+    record["rate_total_profile3_over_profile2"] = total3 / total2 - 1
     record["decode_failures"] = sum(m["decode_failures"] for m in record["matrix"].values())
     record["parameter_mismatches"] = sum(m["parameter_mismatches"] for m in record["matrix"].values())
     if args.out:
@@ -167,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     if both:
         print(f"rate of the exact prior: {100 * record['rate_total_profile2_over_profile1']:+.3f} % bytes "
               "vs format 1.0")
+    print(f"rate of the portable arithmetic: {100 * record['rate_total_profile3_over_profile2']:+.4f} % bytes "
+          "vs format 1.1")
     return 0
 
 

@@ -17,6 +17,7 @@ from leechcodec.bitstream.container import LqFormatError, LqHeader, pack, peek_h
 
 GOLDEN = Path(__file__).parent / "golden" / "container_v1_0.bin"
 GOLDEN_1_1 = Path(__file__).parent / "golden" / "container_v1_1.bin"
+GOLDEN_1_2 = Path(__file__).parent / "golden" / "container_v1_2.bin"
 HASH = bytes.fromhex("0123456789abcdef")
 
 
@@ -79,7 +80,8 @@ def test_overhead_for_14_char_key_and_3_chunks():
 
 
 @pytest.mark.parametrize("golden, version, profile", [(GOLDEN, (1, 0), lq.PROFILE_ANS32_P24),
-                                                      (GOLDEN_1_1, (1, 1), lq.PROFILE_EXACT_ANS32_P24)])
+                                                      (GOLDEN_1_1, (1, 1), lq.PROFILE_EXACT_ANS32_P24),
+                                                      (GOLDEN_1_2, (1, 2), lq.PROFILE_PORTABLE_ANS32_P24)])
 def test_golden_bytes(golden, version, profile):
     data = pack(make_header(pad_bottom=2, pad_right=16, format_version=version, coder_profile=profile), CHUNKS)
     if os.environ.get("LEECHCODEC_REGEN_GOLDEN") == "1" and version == lq.FORMAT_VERSION:
@@ -93,8 +95,13 @@ def test_golden_bytes(golden, version, profile):
 
 
 def test_profile_needs_its_format_version():
+    assert make_header().coder_profile == lq.PROFILE_DEFAULT == lq.PROFILE_PORTABLE_ANS32_P24
+    assert make_header().format_version == lq.FORMAT_VERSION == (1, 2)
+    with pytest.raises(ValueError, match="coder profile 3 needs format 1.2"):
+        make_header(format_version=(1, 1))
     with pytest.raises(ValueError, match="coder profile 2 needs format 1.1"):
-        make_header(format_version=(1, 0))
+        make_header(format_version=(1, 0), coder_profile=lq.PROFILE_EXACT_ANS32_P24)
+    assert make_header(format_version=(1, 1), coder_profile=lq.PROFILE_EXACT_ANS32_P24).coder_profile == 2
     assert make_header(format_version=(1, 0), coder_profile=lq.PROFILE_ANS32_P24).coder_profile == 1
     with pytest.raises(ValueError, match="channel mode 1 needs format 1.1"):
         make_header(format_version=(1, 0), coder_profile=lq.PROFILE_ANS32_P24, channel_mode=lq.CHANNELS_GREY)
@@ -123,8 +130,8 @@ def test_header_validation_on_write():
         make_header(channel_mode=4)
     with pytest.raises(ValueError, match="at most 16"):
         pack(make_header(), [b""] * 17)
-    with pytest.raises(ValueError, match="writes formats 1.0, 1.1"):
-        pack(make_header(format_version=(1, 2)), [])
+    with pytest.raises(ValueError, match="writes formats 1.0, 1.1, 1.2"):
+        pack(make_header(format_version=(1, 3)), [])
     assert make_header(height=np.int64(3)).height == 3
 
 

@@ -203,9 +203,10 @@ def test_log_partition_matches_brute_force(name, codewords):
     np.testing.assert_allclose(lp.log_partition_numpy(f), ref, rtol=RTOL_LOGZ, atol=RTOL_LOGZ)
 
 
-def test_special_cases_reach_their_paths():
+@pytest.mark.parametrize("portable", [True, False])
+def test_special_cases_reach_their_paths(portable):
     def tier(f):
-        return prior_kernels._shape2(f[0], np.empty(4096), np.empty(4096))[2]
+        return prior_kernels._shape2(f[0], np.empty(4096), np.empty(4096), portable)[2]
 
     assert tier(FAMILIES["gauss_wide"]) == 0
     assert tier(SPECIAL["far_word_100"]) == 1  # product tier referenced at the best word
@@ -433,6 +434,38 @@ assert t.major_probs[2].tobytes() == lp.major_probs(f[t.positions[2]], 2).tobyte
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
+
+
+def test_portable_tables_are_the_same_bits_compiled_and_interpreted(tmp_path):
+    """Coder profile 3's promise: with ``portable=True`` the kernels use no libm, so plain
+    Python (``NUMBA_DISABLE_JIT=1``, IEEE doubles in the source's order) reproduces numba's
+    tables bit for bit, through every shape-2 tier and the octad fallback."""
+    rows = [FAMILIES["gauss_wide"][:2], FAMILIES["uniform_30"][:1], SPECIAL["far_word_100"],
+            SPECIAL["far_word_300"], SPECIAL["two_refs"], SPECIAL["octad_slow"]]
+    f = np.concatenate(rows)
+    idx = np.array([5, 150000, 2000, 120000, 196559, 300, 99999])
+    t = lp.coding_tables(f, idx, portable=True)
+    parts = [lp.shape_log_probs(f, portable=True), lp.exp_rows(t.shape_logp, portable=True),
+             lp.log_prob(f, idx, portable=True), *t.major_probs, *t.minor_probs]
+    np.savez(tmp_path / "ref.npz", f=f, idx=idx, *parts)
+    code = f"""
+import numpy as np
+from leechcodec.kernels import leech_prior as lp
+ref = np.load({str(tmp_path / "ref.npz")!r})
+f, idx = ref["f"], ref["idx"]
+t = lp.coding_tables(f, idx, portable=True)
+parts = [lp.shape_log_probs(f, portable=True), lp.exp_rows(t.shape_logp, portable=True),
+         lp.log_prob(f, idx, portable=True), *t.major_probs, *t.minor_probs]
+for k, got in enumerate(parts):
+    assert got.tobytes() == ref[f"arr_{{k}}"].tobytes(), k
+print("ok", len(parts))
+"""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.startswith("ok 9"), res.stderr
+    # ... and the libm path really is another computation: some bits differ on these rows
+    libm = lp.coding_tables(f, idx, portable=False)
+    assert any(a.tobytes() != b.tobytes() for a, b in zip(libm.major_probs, t.major_probs))
 
 
 # ----------------------------------------------------------------------------- validation

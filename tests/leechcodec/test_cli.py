@@ -191,7 +191,7 @@ def test_runtime_failures_end_in_one_line(tiny_zoo, png, tmp_path, monkeypatch, 
 def test_version_and_verbose_after_the_subcommand(tiny_zoo, png, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["--version"])
-    assert info.value.code == 0 and "format 1.1" in capsys.readouterr().out
+    assert info.value.code == 0 and "format 1.2" in capsys.readouterr().out
     bad = tmp_path / "bad.lq"
     bad.write_bytes(b"LQ24")
     with pytest.raises(ValueError):  # -v after the subcommand: the traceback, not one line

@@ -13,6 +13,7 @@ import torch
 
 from leechcodec.bitstream import container
 from leechcodec.codec import compress, decompress
+from leechcodec.coding import PROFILES
 from leechcodec.models import pad_to_multiple
 from leechcodec.zoo import load_model
 
@@ -57,17 +58,32 @@ def test_file_size_close_to_information_content(tiny_zoo, name):
     assert bits <= 1.01 * res.ideal_bits + 8 * 64 + 2 * 56  # header ≤ 64 B; end markers of 2 streams
 
 
+@pytest.mark.parametrize("profile", [container.PROFILE_EXACT_ANS32_P24, container.PROFILE_PORTABLE_ANS32_P24])
 @pytest.mark.parametrize("name", ["tiny-leech", "tiny-bsq", "tiny-scalar", "tiny-gainshape"])
-def test_golden_bytes(tiny_zoo, name):
-    """Format 1.1 (exact prior): the bytes are pinned for every family."""
+def test_golden_bytes(tiny_zoo, name, profile):
+    """Formats 1.1 (exact prior, platform libm) and 1.2 (portable arithmetic, the default):
+    the bytes are pinned for every family, and decode to the model's reconstruction."""
     entry, model = load_model(name, 1)
-    data = compress(model, entry, random_image(40, 56, seed=7)).data
-    golden = GOLDEN_DIR / f"{name.replace('-', '_')}_40x56_v1_1.lq"
+    rgb = random_image(40, 56, seed=7)
+    version = PROFILES[profile]
+    data = compress(model, entry, rgb, profile=profile).data
+    golden = GOLDEN_DIR / f"{name.replace('-', '_')}_40x56_v{version[0]}_{version[1]}.lq"
     if REGEN:
         golden.write_bytes(data)
     assert golden.exists(), "golden file missing: regenerate with LEECHCODEC_REGEN_GOLDEN=1"
     assert data == golden.read_bytes()
-    assert container.peek_header(data).format_version == (1, 1)
+    assert container.peek_header(data).format_version == version
+    assert container.peek_header(data).coder_profile == profile
+    if name in MODELS:  # the others' reconstruction is not g_s(quantize(g_a(x)))
+        assert np.array_equal(decompress(data), _forward_reconstruction(model, rgb))
+
+
+@pytest.mark.parametrize("name", ["tiny-leech", "tiny-bsq", "tiny-scalar", "tiny-gainshape"])
+def test_format_1_1_and_1_2_golden_files_decode_alike(tiny_zoo, name):
+    """The pinned files of both exact profiles carry the same symbols: the same image."""
+    stem = name.replace("-", "_")
+    old, new = ((GOLDEN_DIR / f"{stem}_40x56_v1_{minor}.lq").read_bytes() for minor in (1, 2))
+    assert np.array_equal(decompress(old), decompress(new))
 
 
 def test_format_1_0_files_still_decode_and_encode_the_same(tiny_zoo):
@@ -82,13 +98,18 @@ def test_format_1_0_files_still_decode_and_encode_the_same(tiny_zoo):
 
 
 @pytest.mark.parametrize("name", MODELS + ["tiny-scalar"])
-def test_both_profiles_round_trip(tiny_zoo, name):
+def test_all_profiles_round_trip(tiny_zoo, name):
     entry, model = load_model(name, 1)
     rgb = random_image(70, 129, seed=4)
-    for profile in (container.PROFILE_ANS32_P24, container.PROFILE_EXACT_ANS32_P24):
+    decoded = {}
+    for profile in container.CODER_PROFILES:
         data = compress(model, entry, rgb, profile=profile).data
         assert container.peek_header(data).coder_profile == profile
-        assert decompress(data).shape == rgb.shape
+        decoded[profile] = decompress(data)
+        assert decoded[profile].shape == rgb.shape
+    # Profiles 2 and 3 differ only in the last bits of some probabilities: the same tokens.
+    assert np.array_equal(decoded[container.PROFILE_EXACT_ANS32_P24], decoded[container.PROFILE_PORTABLE_ANS32_P24])
+    assert compress(model, entry, rgb).data == compress(model, entry, rgb, profile=container.PROFILE_DEFAULT).data
 
 
 _FRESH = """

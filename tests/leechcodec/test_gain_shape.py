@@ -73,8 +73,9 @@ def test_gain_likelihood_matches_a_plain_normal_cdf():
 
 @pytest.mark.parametrize("mean_index", [-128, -3, 0, 5, 16, 24, 100, 1007, 1008, 1100, 1152])
 @pytest.mark.parametrize("j", [0, 1, 17, 40, 63])
-def test_coder_rows_equal_the_training_likelihood(mean_index, j):
-    row = coding._gain_row(mean_index, j)
+@pytest.mark.parametrize("profile", [2, 3])
+def test_coder_rows_equal_the_training_likelihood(mean_index, j, profile):
+    row = coding._gain_row(mean_index, j, profile)
     assert row.shape == (GAIN_LEVELS,) and (row >= 0).all()
     assert abs(row.sum() - 1.0) < 1e-12
     n = torch.arange(GAIN_LEVELS, dtype=torch.float64)

@@ -102,21 +102,36 @@ def test_scale_index_is_the_nearest_table_entry_in_log_scale():
     s32 = torch.from_numpy(sigma).float().double().numpy()
     nearest = np.argmin(np.abs(np.log(s32)[:, None] - np.log(table)[None]), axis=1)
     assert np.array_equal(idx, nearest)
-    exact = codec._scale_indices(torch.from_numpy(table).float()[None, :, None, None])
+    exact = codec._scale_indices(torch.from_numpy(table.copy()).float()[None, :, None, None])
     assert np.array_equal(exact, np.arange(64))
     extremes = torch.tensor([-5.0, 0.0, 0.05, 1e6, math.inf]).reshape(1, 5, 1, 1)
     assert codec._scale_indices(extremes).tolist() == [0, 0, 0, 63, 63]
 
 
+def test_frozen_scale_table_is_the_formula():
+    """The bit patterns in coding.py are CompressAI's scale table and its geometric midpoints."""
+    import mpmath
+
+    lo, hi = mpmath.log(mpmath.mpf("0.11")), mpmath.log(256)
+    exact = [float(mpmath.exp(lo + (hi - lo) * i / 63)) for i in range(64)]
+    mids = [float(mpmath.exp(lo + (hi - lo) * (i + mpmath.mpf(0.5)) / 63)) for i in range(63)]
+    np.testing.assert_allclose(codec.SCALE_TABLE, exact, rtol=1e-14, atol=0)  # a few ulps: libm's rounding
+    np.testing.assert_allclose(codec._SCALE_BOUNDS, mids, rtol=1e-14, atol=0)
+    assert not codec.SCALE_TABLE.flags.writeable and not codec._SCALE_BOUNDS.flags.writeable
+
+
+@pytest.mark.parametrize("profile", [2, 3])
 @pytest.mark.parametrize("j", [0, 1, 20, 40, 63])
-def test_gaussian_rows(j):
-    half_width, row = codec._gaussian_row(j)
+def test_gaussian_rows(j, profile):
+    half_width, row = codec._gaussian_row(j, profile)
     sigma = codec.SCALE_TABLE[j]
     assert half_width == math.ceil(6.11 * sigma) and row.shape == (2 * half_width + 2,)
     assert row.min() >= 0 and abs(row.sum() - 1) < 1e-9
     assert np.array_equal(row[: half_width], row[half_width + 1 : -1][::-1])  # symmetric about q = 0
     assert 0 < row[-1] < 2e-9  # escape: the two tails beyond ±(L + ½)
     assert row[half_width] == pytest.approx(math.erf(0.5 / (sigma * math.sqrt(2))), rel=1e-12)
+    # libm (profile 2) and the portable arithmetic (3) agree to rounding
+    np.testing.assert_allclose(row, codec._gaussian_row(j, 5 - profile)[1], rtol=1e-12, atol=1e-300)
 
 
 def test_escapes_and_extremes_are_lossless():
@@ -217,3 +232,29 @@ def test_coder_pays_the_training_rate(trained_scalar_zoo, monkeypatch):
         assert abs(latents.ideal_bits - exact_bits) <= EXACT_RATE_TOL * exact_bits
         res = codec.compress(model, entry, rgb)
         assert 8 * len(res.data) >= res.ideal_bits >= latents.ideal_bits
+
+
+def test_portable_rows_are_the_same_bits_compiled_and_interpreted(tmp_path):
+    """Profile 3's Gaussian rows (scalar family) and gain rows (gain–shape family) come from
+    xmath's erf/erfc: plain Python (``NUMBA_DISABLE_JIT=1``) gives the same bits as numba."""
+    import os
+
+    from leechcodec import coding
+
+    keys = [(m, j) for m in (-128, -3, 0, 7, 100, 1000, 1152) for j in (0, 9, 31, 63)]
+    gauss = np.concatenate([coding._gaussian_row(j, 3)[1] for j in range(64)])
+    gain = np.concatenate([coding._gain_row(m, j, 3) for m, j in keys])
+    np.save(tmp_path / "gauss.npy", gauss)
+    np.save(tmp_path / "gain.npy", gain)
+    code = f"""
+import numpy as np
+from leechcodec import coding
+gauss = np.concatenate([coding._gaussian_row(j, 3)[1] for j in range(64)])
+gain = np.concatenate([coding._gain_row(m, j, 3) for m, j in {keys!r}])
+assert gauss.tobytes() == np.load({str(tmp_path / "gauss.npy")!r}).tobytes()
+assert gain.tobytes() == np.load({str(tmp_path / "gain.npy")!r}).tobytes()
+print("ok")
+"""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
