@@ -8,6 +8,12 @@ numpy, and the integer prior on CUDA when a GPU is present. For every decode it 
 whether it succeeded, whether every coding parameter (:func:`leechcodec.codec.coding_parameters`)
 equals the reference decode's, and the largest pixel difference.
 
+On Linux with a C compiler the matrix also has two settings with another libm: a shim
+preloaded in front of the C library (``LD_PRELOAD``) returns every ``exp``, ``log``,
+``log1p``, ``erf`` and ``erfc`` one ulp (the size of real libms' disagreements) or 1e-9
+(far more) off; the profile-2 files (format 1.1, whose probabilities use libm) are decoded
+under those two settings too, to show what they do.
+
 The matrix decodes the files of the default coder profile (3, format 1.2). It also reports
 the rate cost of the exact prior: the total bytes of coder profile 2 (format 1.1) against
 profile 1 (format 1.0, float prior), and of profile 3 against profile 2, for the same
@@ -65,19 +71,54 @@ def param_digest(params: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _configs() -> list[dict]:
+_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#define WRAP(name)                                                         \
+  double name(double x) {                                                  \
+    static double (*real)(double);                                         \
+    if (!real) real = (double (*)(double))dlsym(RTLD_NEXT, #name);         \
+    double y = real(x);                                                    \
+    return OFF;                                                            \
+  }
+WRAP(exp) WRAP(log) WRAP(log1p) WRAP(erf) WRAP(erfc)
+"""
+#: name → the shim's result expression for a libm result y
+_SHIMS = {"another libm (exp/log/erf one ulp up)": "nextafter(y, y * 2.0 + 1.0)",
+          "another libm (exp/log/erf 1e-9 off)": "y * (1.0 + 1e-9)"}
+
+
+def _libm_configs(folder: str) -> list[dict]:
+    """Decoder settings with a preloaded libm shim, built into ``folder`` (Linux with ``cc`` only)."""
+    import shutil
+
+    if not sys.platform.startswith("linux") or shutil.which("cc") is None:
+        return []
+    out = []
+    for k, (name, expr) in enumerate(_SHIMS.items()):
+        src, lib = Path(folder) / f"shim{k}.c", Path(folder) / f"shim{k}.so"
+        src.write_text(_SHIM.replace("OFF", expr))
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl", "-lm"], check=True)
+        out.append({"name": name, "threads": 2, "onednn_off": False, "prior_device": None, "preload": str(lib)})
+    return out
+
+
+def _configs(folder: str | None = None) -> list[dict]:
     import torch
 
     out = [{"name": f"threads={n}", "threads": n, "onednn_off": False, "prior_device": None} for n in (1, 2, 3, 8, 16)]
     out.append({"name": "oneDNN off, torch integer prior", "threads": 2, "onednn_off": True, "prior_device": "cpu"})
     if torch.cuda.is_available():
         out.append({"name": "integer prior on CUDA", "threads": 2, "onednn_off": False, "prior_device": "cuda"})
-    return out
+    return out + (_libm_configs(folder) if folder else [])
 
 
 def _run_config(cfg: dict, files: list[str], compare: bool) -> list[dict]:
     env = dict(os.environ, **{v: str(cfg["threads"]) for v in (
         "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
+    if cfg.get("preload"):
+        env["LD_PRELOAD"] = cfg["preload"]
     run = subprocess.run([sys.executable, "-c", _CHILD, json.dumps({**cfg, "files": files, "compare": compare})],
                          capture_output=True, text=True, env=env)
     if run.returncode:
@@ -119,12 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     keys = args.models.split(",") if args.models else [e.key for e in list_models()]
     legacy = [k for k in args.legacy_models.split(",") if k]
-    configs = _configs()
-    record = {"images": str(folder), "n_images": len(images), "models": keys, "configs": [c["name"] for c in configs],
+    record = {"images": str(folder), "n_images": len(images), "models": keys, "configs": [],
               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rate": {}, "matrix": {},
-              "legacy_matrix": {}}
+              "legacy_matrix": {}, "matrix_1_1": {}}
     with tempfile.TemporaryDirectory(prefix="leechcodec-portability-") as tmp:
-        files, legacy_files, expected = [], [], {}
+        configs = _configs(tmp)
+        record["configs"] = [c["name"] for c in configs]
+        files, legacy_files, files_1_1, expected = [], [], [], {}
         bar = tqdm(total=len(keys) * len(images), desc="encode", unit="file")
         for key in keys:
             entry = entry_from_key(key)
@@ -138,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                     sizes[profile] += len(data)
                     path = Path(tmp) / f"{key}-{img.stem}-p{profile}.lq"
                     path.write_bytes(data)
-                    if profile == container.PROFILE_DEFAULT:
-                        files.append(str(path))
+                    if profile in (container.PROFILE_DEFAULT, container.PROFILE_EXACT_ANS32_P24):
+                        (files if profile == container.PROFILE_DEFAULT else files_1_1).append(str(path))
                         expected[str(path)] = param_digest(coding_parameters(data))
                         np.save(str(path) + ".ref.npy", decompress(data))
                     elif key in legacy:
@@ -153,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             record["matrix"][cfg["name"]] = _summarize(_run_config(cfg, files, True), expected)
             if legacy_files:
                 record["legacy_matrix"][cfg["name"]] = _summarize(_run_config(cfg, legacy_files, False), None)
+            if cfg.get("preload") or cfg["name"] == "threads=2":  # format 1.1: the writer's setting, other libms
+                record["matrix_1_1"][cfg["name"]] = _summarize(_run_config(cfg, files_1_1, True), expected)
     both = [r for r in record["rate"].values() if r["profile1_bytes"] is not None]  # models with both profiles
     total1, total2 = sum(r["profile1_bytes"] for r in both), sum(r["profile2_bytes"] for r in both)
     record["rate_total_profile2_over_profile1"] = total2 / total1 - 1 if both else None
@@ -169,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
               f"max pixel diff {m['max_pixel_diff']}")
     for name, m in record["legacy_matrix"].items():
         print(f"  format 1.0, {name:23s} failures {m['decode_failures']} of {m['files']}")
+    for name, m in record["matrix_1_1"].items():
+        print(f"  format 1.1, {name:34s} failures {m['decode_failures']} of {m['files']}, "
+              f"mismatches {m['parameter_mismatches']}")
     if both:
         print(f"rate of the exact prior: {100 * record['rate_total_profile2_over_profile1']:+.3f} % bytes "
               "vs format 1.0")
