@@ -22,18 +22,6 @@ from leechcodec.zoo import load_model
 
 from ..conftest import random_image
 
-_SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#define WRAP(name)                                                         \
-  double name(double x) {                                                  \
-    static double (*real)(double);                                         \
-    if (!real) real = (double (*)(double))dlsym(RTLD_NEXT, #name);         \
-    return real(x) * (1.0 + 1e-9);                                         \
-  }
-WRAP(exp) WRAP(log) WRAP(log1p) WRAP(erf) WRAP(erfc)
-"""
-
 _CHILD = r"""
 import json, math, sys
 import numpy as np
@@ -72,9 +60,9 @@ def _rows(profile: int) -> np.ndarray:
 @pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("cc") is None,
                     reason="needs Linux's dynamic linker (LD_PRELOAD) and a C compiler")
 def test_format_1_2_decodes_alike_under_another_libm(tiny_zoo, tmp_path):
-    shim = tmp_path / "shim.so"
-    (tmp_path / "shim.c").write_text(_SHIM)
-    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "shim.c"), "-ldl"], check=True)
+    from leechcodec.bench.micro.portability import _libm_configs
+
+    shim = next(c["preload"] for c in _libm_configs(str(tmp_path)) if "1e-9" in c["name"])
 
     rng = np.random.default_rng(0)
     f = rng.normal(0, 2, size=(64, 24, 9))  # sharp enough for every tier-0 path, varied shapes
@@ -97,7 +85,7 @@ def test_format_1_2_decodes_alike_under_another_libm(tiny_zoo, tmp_path):
         np.save(f"{path}.sym.npy", coding_parameters(data)["symbols"])
         files.append(str(path))
 
-    env = {**os.environ, "LD_PRELOAD": str(shim)}
+    env = {**os.environ, "LD_PRELOAD": shim}
     res = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "ref.npz"), *files], env=env,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
