@@ -189,10 +189,11 @@ def cmd_info(args: argparse.Namespace) -> int:
               "model": header.model_key, "weights_sha256_prefix": header.weights_sha256_prefix.hex(),
               "width": header.width, "height": header.height,
               "padded": [header.padded_height, header.padded_width], "coder_profile": header.coder_profile,
+              "prior": container.CODER_PROFILES[header.coder_profile].split("; ")[-1],
               "chunks": [len(c) for c in chunks], "bpp": 8 * len(data) / (header.width * header.height)}
     _emit(args, record, f"{src}: .lq {header.format_version[0]}.{header.format_version[1]}, {header.width}x{header.height}, "
           f"model {header.model_key} ({record['weights_sha256_prefix']}), {len(data):,} bytes, {record['bpp']:.4f} bpp, "
-          f"chunks {record['chunks']}")
+          f"chunks {record['chunks']}, coder profile {header.coder_profile}: {record['prior']}")
     return 0
 
 

@@ -31,6 +31,9 @@ def test_encode_decode_info_json(tiny_zoo, png, tmp_path, capsys):
     assert main(["info", str(lq), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["model"] == "tiny-leech.q1" and (info["width"], info["height"]) == (52, 40)
+    assert (info["coder_profile"], info["prior"]) == (3, "exact integer prior, portable arithmetic (format 1.2)")
+    assert main(["info", str(lq)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("coder profile 3: exact integer prior, portable arithmetic (format 1.2)")
 
 
 BUDGET_KEYS = {"steps", "batch", "crop", "crops_seen", "pixels_seen", "wall_s", "device"}
