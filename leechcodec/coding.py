@@ -444,17 +444,18 @@ def _bsq_bits(idx: np.ndarray, dim: int) -> np.ndarray:
     return ((idx[:, None] >> np.arange(dim, dtype=np.int64)) & 1).ravel()
 
 
-def _erf_pair(profile: int):
-    """``(erf, erfc)``: :mod:`leechcodec.kernels.xmath`'s in profile 3, the platform's
-    (``math``) in profiles 1 and 2."""
-    return (xmath.erf, xmath.erfc) if _portable(profile) else (math.erf, math.erfc)
+def _erf_pair(portable: bool):
+    """``(erf, erfc)``: :mod:`leechcodec.kernels.xmath`'s when ``portable`` (profile 3), the
+    platform's (``math``) otherwise (profiles 1 and 2)."""
+    return (xmath.erf, xmath.erfc) if portable else (math.erf, math.erfc)
 
 
 @functools.lru_cache(maxsize=None)
-def _gaussian_row(j: int, profile: int = container.PROFILE_DEFAULT) -> tuple[int, np.ndarray]:
+def _gaussian_row(j: int, portable: bool) -> tuple[int, np.ndarray]:
     """``(L, row)``: support half-width and the ``(2L + 2,)`` float64 probabilities of
-    ``q = −L..L`` then the escape, for the table scale ``SCALE_TABLE[j]``."""
-    erf, erfc = _erf_pair(profile)
+    ``q = −L..L`` then the escape, for the table scale ``SCALE_TABLE[j]``; ``portable``
+    as in :func:`_erf_pair`."""
+    erf, erfc = _erf_pair(portable)
     sigma = float(SCALE_TABLE[j])
     half_width = math.ceil(_TAIL_STDS * sigma)
     c = 1.0 / (sigma * math.sqrt(2.0))
@@ -473,15 +474,15 @@ def _scale_indices(scales: torch.Tensor) -> np.ndarray:
 
 def _scale_groups(scale_idx: np.ndarray, profile: int):
     """Yield ``(L, row, positions)`` per used table index, in index order; positions ascending."""
+    portable = _portable(profile)
     order = np.argsort(scale_idx, kind="stable")
     bounds = np.searchsorted(scale_idx[order], np.arange(len(SCALE_TABLE) + 1))
     for j in range(len(SCALE_TABLE)):
         if bounds[j + 1] > bounds[j]:
-            yield *_gaussian_row(j, profile), order[bounds[j] : bounds[j + 1]]
+            yield *_gaussian_row(j, portable), order[bounds[j] : bounds[j + 1]]
 
 
-def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder,
-                 profile: int = container.PROFILE_DEFAULT) -> None:
+def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder, profile: int) -> None:
     """Integers ``q (n,)`` int64 (``|q| < 2**31``) with their table indices ``(n,)``."""
     escaped = np.zeros(len(q), dtype=bool)
     for half_width, row, pos in _scale_groups(scale_idx, profile):
@@ -494,8 +495,7 @@ def _code_scalar(q: np.ndarray, scale_idx: np.ndarray, enc: ans.SymbolEncoder,
     enc.add_uniform(u & 0xFFFF, 1 << 16)
 
 
-def _decode_scalar(scale_idx: np.ndarray, dec: ans.SymbolDecoder,
-                   profile: int = container.PROFILE_DEFAULT) -> np.ndarray:
+def _decode_scalar(scale_idx: np.ndarray, dec: ans.SymbolDecoder, profile: int) -> np.ndarray:
     q = np.empty(len(scale_idx), dtype=np.int64)
     escaped = np.zeros(len(q), dtype=bool)
     for half_width, row, pos in _scale_groups(scale_idx, profile):
@@ -563,10 +563,11 @@ def _gain_shape_params(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int,
 
 
 @functools.lru_cache(maxsize=None)
-def _gain_row(mean_index: int, j: int, profile: int = container.PROFILE_DEFAULT) -> np.ndarray:
+def _gain_row(mean_index: int, j: int, portable: bool) -> np.ndarray:
     """``(GAIN_LEVELS,)`` float64 probabilities of the gains 0..GAIN_LEVELS − 1 under the
-    folded discretized Gaussian at ``μ = mean_index/16``, ``σ = SCALE_TABLE[j]``."""
-    erfc = _erf_pair(profile)[1]
+    folded discretized Gaussian at ``μ = mean_index/16``, ``σ = SCALE_TABLE[j]``; ``portable``
+    as in :func:`_erf_pair`."""
+    erfc = _erf_pair(portable)[1]
     mu = math.ldexp(mean_index, -_GAIN_MEAN_BITS)
     c = 1.0 / (float(SCALE_TABLE[j]) * math.sqrt(2.0))
     edges = [n + 0.5 for n in range(GAIN_LEVELS - 1)]  # between gains n and n + 1
@@ -578,10 +579,11 @@ def _gain_row(mean_index: int, j: int, profile: int = container.PROFILE_DEFAULT)
     return row
 
 
-def _gain_tables(mu_idx: np.ndarray, scale_idx: np.ndarray, profile: int = container.PROFILE_DEFAULT) -> np.ndarray:
-    """``(n, GAIN_LEVELS)`` rows of the tokens' gain priors."""
+def _gain_tables(mu_idx: np.ndarray, scale_idx: np.ndarray, profile: int) -> np.ndarray:
+    """``(n, GAIN_LEVELS)`` rows of the tokens' gain priors in coder profile ``profile``."""
+    portable = _portable(profile)
     keys, inverse = np.unique(mu_idx * 64 + scale_idx, return_inverse=True)
-    rows = np.stack([_gain_row(int(key) // 64, int(key) % 64, profile) for key in keys])
+    rows = np.stack([_gain_row(int(key) // 64, int(key) % 64, portable) for key in keys])
     return rows[inverse.reshape(-1)]
 
 

@@ -99,7 +99,7 @@ def test_models_own_compress_and_decompress(tiny_zoo):
     rgb = random_image(40, 56)
     enc = net.compress(rgb)
     image, params = net.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
-                                   container.PROFILE_EXACT_ANS32_P24, enc.grey)
+                                   container.PROFILE_DEFAULT, enc.grey)
     data = leechcodec.compress(rgb, model=net)
     assert container.unpack(data)[1] == enc.chunks
     assert np.array_equal(image, leechcodec.decompress(data)) and "symbols" in params

@@ -120,35 +120,35 @@ def test_frozen_scale_table_is_the_formula():
     assert not codec.SCALE_TABLE.flags.writeable and not codec._SCALE_BOUNDS.flags.writeable
 
 
-@pytest.mark.parametrize("profile", [2, 3])
+@pytest.mark.parametrize("portable", [False, True])
 @pytest.mark.parametrize("j", [0, 1, 20, 40, 63])
-def test_gaussian_rows(j, profile):
-    half_width, row = codec._gaussian_row(j, profile)
+def test_gaussian_rows(j, portable):
+    half_width, row = codec._gaussian_row(j, portable)
     sigma = codec.SCALE_TABLE[j]
     assert half_width == math.ceil(6.11 * sigma) and row.shape == (2 * half_width + 2,)
     assert row.min() >= 0 and abs(row.sum() - 1) < 1e-9
     assert np.array_equal(row[: half_width], row[half_width + 1 : -1][::-1])  # symmetric about q = 0
     assert 0 < row[-1] < 2e-9  # escape: the two tails beyond ±(L + ½)
     assert row[half_width] == pytest.approx(math.erf(0.5 / (sigma * math.sqrt(2))), rel=1e-12)
-    # libm (profile 2) and the portable arithmetic (3) agree to rounding
-    np.testing.assert_allclose(row, codec._gaussian_row(j, 5 - profile)[1], rtol=1e-12, atol=1e-300)
+    # libm (profiles 1, 2) and the portable arithmetic (3) agree to rounding
+    np.testing.assert_allclose(row, codec._gaussian_row(j, not portable)[1], rtol=1e-12, atol=1e-300)
 
 
 def test_escapes_and_extremes_are_lossless():
     """Every integer |q| ≤ 2**31 − 1 codes, at every scale, inside and outside the supports."""
     rng = np.random.default_rng(3)
     scale_idx = np.repeat(np.arange(64), 12)
-    half = np.array([codec._gaussian_row(j)[0] for j in scale_idx])
+    half = np.array([codec._gaussian_row(j, True)[0] for j in scale_idx])
     q = np.stack([np.zeros_like(half), half, -half, half + 1, -half - 1, 3 * half + 7,
                   rng.integers(-half, half + 1), np.full_like(half, 2**31 - 1), np.full_like(half, -(2**31) + 1),
                   rng.integers(-(2**31) + 1, 2**31, len(half)), rng.integers(-2, 3, len(half)),
                   rng.integers(-2, 3, len(half))], axis=1).ravel()
     idx = np.repeat(scale_idx, 12)
     enc = ans.SymbolEncoder()
-    codec._code_scalar(q, idx, enc)
+    codec._code_scalar(q, idx, enc, container.PROFILE_DEFAULT)
     data = enc.finish()
     dec = ans.SymbolDecoder(data)
-    assert np.array_equal(codec._decode_scalar(idx, dec), q)
+    assert np.array_equal(codec._decode_scalar(idx, dec, container.PROFILE_DEFAULT), q)
     dec.finish()
     assert 8 * len(data) >= enc.ideal_bits
 
@@ -227,7 +227,8 @@ def test_coder_pays_the_training_rate(trained_scalar_zoo, monkeypatch):
             table_scales = torch.from_numpy(codec.SCALE_TABLE[idx]).float().reshape(means.shape)
             table_bits = float(-torch.log2(model.gaussian_conditional(y, table_scales, means)[1]).sum())
         latents = ans.SymbolEncoder()
-        codec._code_scalar(codec._scalar_integers(model, y, means), idx, latents)
+        codec._code_scalar(codec._scalar_integers(model, y, means), idx, latents,
+                           container.PROFILE_EXACT_ANS32_P24)
         assert abs(latents.ideal_bits - table_bits) <= TABLE_RATE_TOL * table_bits
         assert abs(latents.ideal_bits - exact_bits) <= EXACT_RATE_TOL * exact_bits
         res = codec.compress(model, entry, rgb)
@@ -242,15 +243,15 @@ def test_portable_rows_are_the_same_bits_compiled_and_interpreted(tmp_path):
     from leechcodec import coding
 
     keys = [(m, j) for m in (-128, -3, 0, 7, 100, 1000, 1152) for j in (0, 9, 31, 63)]
-    gauss = np.concatenate([coding._gaussian_row(j, 3)[1] for j in range(64)])
-    gain = np.concatenate([coding._gain_row(m, j, 3) for m, j in keys])
+    gauss = np.concatenate([coding._gaussian_row(j, True)[1] for j in range(64)])
+    gain = np.concatenate([coding._gain_row(m, j, True) for m, j in keys])
     np.save(tmp_path / "gauss.npy", gauss)
     np.save(tmp_path / "gain.npy", gain)
     code = f"""
 import numpy as np
 from leechcodec import coding
-gauss = np.concatenate([coding._gaussian_row(j, 3)[1] for j in range(64)])
-gain = np.concatenate([coding._gain_row(m, j, 3) for m, j in {keys!r}])
+gauss = np.concatenate([coding._gaussian_row(j, True)[1] for j in range(64)])
+gain = np.concatenate([coding._gain_row(m, j, True) for m, j in {keys!r}])
 assert gauss.tobytes() == np.load({str(tmp_path / "gauss.npy")!r}).tobytes()
 assert gain.tobytes() == np.load({str(tmp_path / "gain.npy")!r}).tobytes()
 print("ok")
