@@ -7,13 +7,26 @@ OpenMP runtime, and the codec alternates between them (convolutions, then the Λ
 or prior, then convolutions again), so spinning threads of one runtime hold the cores the
 other needs: on a 2-core machine under load, ``encode --refine 3`` took 77 s with spinning
 threads and 5 s with sleeping ones (``bench/micro/bench_startup.py`` measures both).
+
+The heap policy of training (:func:`keep_freed_memory`): glibc's malloc gives freed memory
+back to the kernel and takes it again on the next step, so every training step faults in
+and zeroes its activations afresh. Keeping it mapped took the 128-channel model's CPU step
+(8 × 128² crops) from about 15,000 page faults to about 40; the step's time moved by
+2–3 %, within this machine's noise (``bench/micro/bench_heap.py`` measures both in one run).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import sys
 
-__all__ = ["configure_environment", "set_threads"]
+__all__ = ["configure_environment", "keep_freed_memory", "set_threads"]
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_MMAP_THRESHOLD_MAX = 32 << 20  # glibc's ceiling on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX)
 
 
 def configure_environment() -> None:
@@ -36,3 +49,32 @@ def set_threads(n: int | None = None) -> int:
     torch.set_num_threads(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     return n
+
+
+def keep_freed_memory() -> bool:
+    """Keep the memory a process frees mapped for its next use, where the C library is
+    glibc: blocks up to 32 MiB come from the heap, never from a fresh ``mmap``; the heap's
+    free top is never trimmed; and it grows 64 MiB at a time. Returns whether it was applied
+    (``False`` on other C libraries, which are left as they are).
+
+    glibc by default maps large blocks afresh and trims the heap's free top, so a training
+    step, which allocates and frees the same activations every time, page-faults and zeroes
+    them again and again (on this machine about 15,000 page faults per step of the
+    128-channel model, :mod:`leechcodec.bench.micro.bench_heap`). The price is a
+    resident size that stays at its peak, which a training process reaches in its first
+    steps anyway. Process-wide; meant for the trainer, not for the one-shot codec commands.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # glibc only (musl has mallopt as a no-op)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return all(mallopt(param, value) == 1 for param, value in (
+        (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX),  # also turns off glibc's moving threshold
+        (_M_TRIM_THRESHOLD, 2**31 - 1),  # the largest value mallopt takes (an int)
+        (_M_TOP_PAD, 64 << 20),
+    ))

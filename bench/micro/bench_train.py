@@ -2,7 +2,8 @@
 
     python -m leechcodec.bench.micro.bench_train [--device auto] [--families leech24 bsq scalar]
         [--configs default zoo] [--steps 3] [--warmup 2] [--rounds 2] [--data DIR_OR_TAR]
-        [--max-images 64] [--threads N] [--batch N] [--batches 16 32 64] [--out FILE]
+        [--max-images 64] [--threads N] [--batch N] [--crop N] [--batches 16 32 64] [--heap keep|glibc]
+        [--out FILE]
 
 For every configuration and family, three steps are built in the same run, each on its own
 copy of the same seeded model and the same training images (:mod:`leechcodec.trainstep`):
@@ -20,6 +21,10 @@ copy of the same seeded model and the same training images (:mod:`leechcodec.tra
 - ``new_bf16_nhwc``: ``new`` with bf16 autocast for the transforms and channels_last, whatever
   the device's defaults (on CUDA they are the defaults; on a CPU with bf16 matrix units,
   oneDNN needs both to use them). ``bf16_nhwc_over_new`` is its speed-up.
+
+The process keeps the memory it frees (``--heap keep``, as ``leechcodec train`` does;
+:func:`leechcodec.runtime.keep_freed_memory`) unless ``--heap glibc``; each variant records
+its page faults per timed step (``minflt_per_step``). ``bench_heap.py`` compares the two.
 
 Each is warmed up (``--warmup`` steps; compilation, cuDNN's choices), then timed for
 ``--steps`` steps in ``--rounds`` rounds that take the three in turn (a shared machine's
@@ -158,12 +163,22 @@ def _build(variant: str, base: LeechCodecModel, images, crop: int, batch: int, d
     return step, info
 
 
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (0 where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def measure(config: str, family: str, images, device: torch.device, steps: int, warmup: int, rounds: int,
             amp: str, old_amp: str, compile: str, batch: int | None = None,
-            variants: tuple[str, ...] = VARIANTS) -> dict:
+            variants: tuple[str, ...] = VARIANTS, crop: int | None = None) -> dict:
     """Step times of ``variants`` for one configuration and family (module docstring)."""
-    arch, crop, cpu_batch, cuda_batch = CONFIGS[config]
+    arch, config_crop, cpu_batch, cuda_batch = CONFIGS[config]
     batch = batch or (cuda_batch if device.type == "cuda" else cpu_batch)
+    crop = crop or config_crop
     torch.manual_seed(0)
     base = LeechCodecModel(ModelConfig(quantizer=family, **arch))
     built = {}
@@ -177,17 +192,19 @@ def measure(config: str, family: str, images, device: torch.device, steps: int, 
             built[v][0].take_stats()
     times: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
+    faults: dict[str, int] = {v: 0 for v in variants}
     for _ in range(rounds):
         for v in variants:
             step = built[v][0]
             with _old_search(device) if v == "old" else nullcontext():
                 _sync(device)
-                t, c = time.perf_counter(), time.process_time()
+                t, c, f = time.perf_counter(), time.process_time(), _minor_faults()
                 for _ in range(steps):
                     step()
                 _sync(device)
                 times[v].append((time.perf_counter() - t) / steps)
                 cpu[v].append((time.process_time() - c) / steps)
+                faults[v] += _minor_faults() - f
             step.take_stats()
     pixels = batch * crop * crop
     out = {"config": config, "family": family, "batch": batch, "crop": crop, **arch, "pixels_per_step": pixels,
@@ -197,6 +214,7 @@ def measure(config: str, family: str, images, device: torch.device, steps: int, 
         out["variants"][v] = {**built[v][1], "step_ms": round(1e3 * best, 2),
                               "step_ms_rounds": [round(1e3 * t, 2) for t in times[v]],
                               "cpu_ms": round(1e3 * statistics.median(cpu[v]), 2),
+                              "minflt_per_step": round(faults[v] / (rounds * steps), 1),
                               "mpix_per_s": round(pixels / best / 1e6, 4)}
     kinds = [("", "step_ms")] + ([("_cpu", "cpu_ms")] if device.type == "cpu" else [])
     for suffix, key in kinds:  # on the CPU also from CPU time (steadier on a shared machine)
@@ -234,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--batch", type=int, default=None, help="override every configuration's batch")
+    p.add_argument("--crop", type=int, default=None, help="override every configuration's crop")
     p.add_argument("--batches", type=int, nargs="*", default=[], help="batch sweep of the default Λ24 new step")
+    p.add_argument("--heap", choices=["keep", "glibc"], default="keep",
+                   help="keep the memory the process frees mapped, as leechcodec train does (default), or glibc's defaults")
     p.add_argument("--amp", default=None, choices=["off", "bf16", "fp16"], help="new step (default: bf16 CUDA, off CPU)")
     p.add_argument("--old-amp", default="off", choices=["off", "bf16", "fp16"])
     p.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="new step (auto: on CUDA)")
@@ -243,24 +264,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    from leechcodec.runtime import set_threads
+    from leechcodec.runtime import keep_freed_memory, set_threads
     from leechcodec.train import resolve_amp, resolve_device
 
     set_threads(args.threads)
+    heap_kept = args.heap == "keep" and keep_freed_memory()
     device = resolve_device(args.device)
     amp = resolve_amp(args.amp, device)
     data = args.data or str(Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "train")
-    crops = {CONFIGS[c][1] for c in [*args.configs, *(["default"] if args.batches else [])]}
+    crops = {args.crop or CONFIGS[c][1] for c in [*args.configs, *(["default"] if args.batches else [])]}
     images = load_training_images(data, max(crops), 1024, limit=args.max_images)
     record = {"schema": "leechcodec.bench.train", "schema_version": 1, **_device_record(device),
               "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, "amp": amp,
-                           "old_amp": args.old_amp, "compile": args.compile, "data": data, "images": len(images)},
+                           "old_amp": args.old_amp, "compile": args.compile, "data": data, "images": len(images),
+                           "heap": args.heap, "heap_kept": heap_kept},
               "results": []}
     out = args.out or Path(__file__).resolve().parents[1] / "results" / f"bench_train_{device.type}.json"
     for config in args.configs:
         for family in args.families:
             r = measure(config, family, images, device, args.steps, args.warmup, args.rounds, amp, args.old_amp,
-                        args.compile, args.batch, tuple(args.variants))
+                        args.compile, args.batch, tuple(args.variants), args.crop)
             record["results"].append(r)
             line = ", ".join(f"{v} {d['mpix_per_s']:.3f} Mpix/s ({d['step_ms']:.0f} ms)" for v, d in r["variants"].items())
             keys = ("new_over_old", "quantizer_prior_share", "new_over_old_cpu", "quantizer_prior_share_cpu")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import platform
+import sys
 
 import pytest
 import torch
 
-from leechcodec.bench.micro import bench_train
+from leechcodec.bench.micro import bench_heap, bench_train
 from leechcodec.models import LeechCodecModel, ModelConfig
 
 from ...conftest import write_image_folder
@@ -41,4 +43,21 @@ def test_record(tmp_path, monkeypatch):
         assert r["new_over_old"] > 0 and r["quantizer_prior_share"] < 1 and r["new_over_old_cpu"] > 0
         assert r["variants"]["new_bf16_nhwc"]["amp"] == "bf16" and "channels_last" in r["variants"]["new_bf16_nhwc"]["options"]
         assert r["bf16_nhwc_over_new"] > 0
+        assert all(v["minflt_per_step"] >= 0 for v in r["variants"].values())
     assert rec["batch_sweep"][0]["batch"] == 1
+    assert rec["settings"]["heap"] == "keep"
+
+
+def test_heap_record(tmp_path):
+    """bench_heap: one bench_train process per policy and round, with the policy in force."""
+    data = write_image_folder(tmp_path / "imgs", [(80, 96), (96, 96)])
+    out = tmp_path / "heap.json"
+    assert bench_heap.main(["--rounds", "1", "--steps", "2", "--warmup", "1", "--config", "zoo", "--batch", "1",
+                            "--crop", "64", "--compile", "off", "--threads", "1", "--data", str(data),
+                            "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert [r["heap_kept"] for r in rec["runs"]["glibc"]] == [False]
+    assert [r["heap_kept"] for r in rec["runs"]["keep"]] == [glibc]
+    assert all(r["step_ms"] > 0 and r["minflt_per_step"] >= 0 for runs in rec["runs"].values() for r in runs)
+    assert rec["glibc_over_keep"] > 0 and rec["glibc_over_keep_cpu"] > 0
