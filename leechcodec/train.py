@@ -128,6 +128,7 @@ class TrainConfig:
     time_limit: float | None = None  # seconds: stop (with a checkpoint) at the first log point after this
     channels_last: str = "auto"  # "auto" (CUDA: on), "on", "off"
     compile: str = "auto"  # torch.compile the transforms: "auto" (CUDA: on), "on", "off"
+    fused_adam: str = "auto"  # fused Adam: "auto" (CUDA: on), "on", "off"
     legacy_step: bool = False  # the old training step (to measure it; see leechcodec.trainstep)
     gain_noise: bool = False  # gain–shape: the gain's rate sees additive uniform noise, not the rounded gain
 
@@ -314,7 +315,7 @@ def _setup(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, amp: 
     distributed = dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     per_rank = local_batch(cfg.batch, world)
-    options = step_options(device, cfg.legacy_step, cfg.channels_last, cfg.compile)
+    options = step_options(device, cfg.legacy_step, cfg.channels_last, cfg.compile, cfg.fused_adam)
     log_every = 1 if options.legacy else cfg.log_every or (DEVICE_LOG_EVERY if device.type == "cuda" else 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -549,6 +550,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="weights and activations in NHWC (auto: on CUDA)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the transforms, falling back to eager if that fails (auto: on CUDA)")
+    p.add_argument("--fused-adam", choices=["auto", "on", "off"], default="auto",
+                   help="fused Adam (auto: on CUDA; on the CPU about 3.5× faster than plain Adam, but not "
+                        "bit-identical to it)")
     p.add_argument("--legacy-step", action="store_true",
                    help="the old training step (host crops, a sync per step), to measure against")
     p.add_argument("--gain-frac-bits", type=int, default=0,
@@ -569,7 +573,8 @@ def run(args: argparse.Namespace) -> int:
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
                       ckpt_every=args.ckpt_every, device=args.device, amp=args.amp, log_every=args.log_every,
                       ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, channels_last=args.channels_last,
-                      compile=args.compile, legacy_step=args.legacy_step, gain_noise=args.gain_noise)
+                      compile=args.compile, fused_adam=args.fused_adam, legacy_step=args.legacy_step,
+                      gain_noise=args.gain_noise)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,
                        channels=args.channels, hyper_channels=args.hyper_channels,
                        gain_frac_bits=args.gain_frac_bits)

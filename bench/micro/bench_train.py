@@ -20,7 +20,9 @@ copy of the same seeded model and the same training images (:mod:`leechcodec.tra
   likelihood). ``1 − time(this) / time(new)`` is the share of quantizer + prior in the step;
 - ``new_bf16_nhwc``: ``new`` with bf16 autocast for the transforms and channels_last, whatever
   the device's defaults (on CUDA they are the defaults; on a CPU with bf16 matrix units,
-  oneDNN needs both to use them). ``bf16_nhwc_over_new`` is its speed-up.
+  oneDNN needs both to use them). ``bf16_nhwc_over_new`` is its speed-up;
+- ``new_bf16_nhwc_fused``: ``new_bf16_nhwc`` with fused Adam (``--fused-adam on``; CUDA's
+  default). ``fused_over_bf16_nhwc`` is its speed-up.
 
 The process keeps the memory it frees (``--heap keep``, as ``leechcodec train`` does;
 :func:`leechcodec.runtime.keep_freed_memory`) unless ``--heap glibc``; each variant records
@@ -74,7 +76,7 @@ CONFIGS = {
     "flagship": ({"tokens": 8, "channels": 128, "hyper_channels": 128}, 256, 16, 32),  # issue 15's run
 }
 FAMILIES = tuple(LATENT_CODECS)
-VARIANTS = ("old", "new", "new_without_quantizer_prior", "new_bf16_nhwc")
+VARIANTS = ("old", "new", "new_without_quantizer_prior", "new_bf16_nhwc", "new_bf16_nhwc_fused")
 
 
 class _NoQuantizer(nn.Module):
@@ -141,8 +143,9 @@ def _build(variant: str, base: LeechCodecModel, images, crop: int, batch: int, d
         options, amp = step_options(device, legacy=True), old_amp
         sampler = CropSampler(images, crop, 0)
     else:
-        forced = variant == "new_bf16_nhwc"  # bf16 autocast and NHWC, whatever the device's defaults
-        options = step_options(device, channels_last="on" if forced else "auto", compile=compile)
+        forced = variant.startswith("new_bf16_nhwc")  # bf16 autocast and NHWC, whatever the device's defaults
+        fused = "on" if variant == "new_bf16_nhwc_fused" else "auto"
+        options = step_options(device, channels_last="on" if forced else "auto", compile=compile, fused=fused)
         amp = "bf16" if forced else amp
         sampler = DeviceCropSampler(images, crop, 0, device)
     if variant == "new_without_quantizer_prior":
@@ -223,6 +226,8 @@ def measure(config: str, family: str, images, device: torch.device, steps: int, 
             out["new_over_old" + suffix] = round(ms["old"] / ms["new"], 3)
         if "new" in ms and "new_bf16_nhwc" in ms:
             out["bf16_nhwc_over_new" + suffix] = round(ms["new"] / ms["new_bf16_nhwc"], 3)
+        if "new_bf16_nhwc" in ms and "new_bf16_nhwc_fused" in ms:
+            out["fused_over_bf16_nhwc" + suffix] = round(ms["new_bf16_nhwc"] / ms["new_bf16_nhwc_fused"], 3)
         if "new" in ms and "new_without_quantizer_prior" in ms:
             out["quantizer_prior_share" + suffix] = round(1 - ms["new_without_quantizer_prior"] / ms["new"], 4)
     return out

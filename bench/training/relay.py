@@ -293,7 +293,7 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
         window.start(0, 0.0)
     cfg = train.TrainConfig(data=str(pack_path), out=str(run_dir), device=args.device, amp=args.amp,
                             log_every=args.log_every, ckpt_minutes=args.ckpt_minutes, compile=args.compile,
-                            channels_last=args.channels_last,
+                            channels_last=args.channels_last, fused_adam=args.fused_adam,
                             val_dir=None, **settings)
     train.train(cfg, model_cfg, resume=True, clock=clock, deadline=deadline, on_checkpoint=window.on_checkpoint)
     return 0
@@ -326,6 +326,8 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     r.add_argument("--amp", default=None, choices=["off", "bf16", "fp16"], help="default: bf16 on CUDA, off on CPU")
     r.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="auto: on CUDA")
+    r.add_argument("--fused-adam", default="auto", choices=["auto", "on", "off"],
+                   help="auto: on CUDA (on the CPU faster, not bit-identical to plain Adam)")
     r.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
                    help="NHWC weights and activations (auto: on CUDA; on the CPU with --amp bf16 it is "
                         "what lets oneDNN use bf16 matrix units where the CPU has them)")

@@ -101,6 +101,35 @@ def test_step_options_per_device():
         trainstep.step_options(cpu, legacy=True, compile="on")
     with pytest.raises(ValueError, match="--compile"):
         trainstep.step_options(cpu, compile="yes")
+    assert trainstep.step_options(cpu, fused="on").describe() == "device-resident+fused"
+    assert trainstep.step_options(cuda, fused="off").fused is False
+    with pytest.raises(ValueError, match="--fused-adam"):
+        trainstep.step_options(cpu, legacy=True, fused="on")
+
+
+def test_foreach_clipping_is_the_per_tensor_clipping_on_cpu():
+    """The step clips with the for-each norm; on the CPU it gives the per-tensor bits."""
+    torch.manual_seed(0)
+    shapes = [(128, 3, 5, 5), (128,), (192, 128, 5, 5), (1, 1), (8, 24, 3, 3), (1000,)]
+    for scale in (1e-6, 1e-2, 1.0, 1e3, 1e6):
+        grads = [torch.randn(s) * scale for s in shapes]
+        per_tensor = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]
+        foreach = [torch.nn.Parameter(torch.zeros(s)) for s in shapes]
+        for p, q, g in zip(per_tensor, foreach, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        a = torch.nn.utils.clip_grad_norm_(per_tensor, 1.0, foreach=False)
+        b = torch.nn.utils.clip_grad_norm_(foreach, 1.0, foreach=True)
+        assert torch.equal(a, b) and all(torch.equal(p.grad, q.grad) for p, q in zip(per_tensor, foreach))
+
+
+def test_fused_adam_on_cpu_trains_close_to_plain_adam(image_folder, tmp_path):
+    torch.set_num_threads(1)
+    plain = _train(image_folder, tmp_path / "plain", 3)
+    fused = _train(image_folder, tmp_path / "fused", 3, fused_adam="on")
+    assert fused["step_options"] == "device-resident+fused" and fused["train_config"]["fused_adam"] == "on"
+    for k, v in plain["model"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(fused["model"][k], v, rtol=1e-3, atol=1e-5)
 
 
 def test_log_records_average_steps(image_folder, tmp_path):
