@@ -76,8 +76,13 @@ def save_checkpoint(path: Path, **state) -> None:
 
 def load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
     """Load an optimizer state, its per-parameter tensors in their parameter's memory format
-    (a fused Adam needs them alike; checkpoints may come from a run with another layout)."""
+    (a fused Adam needs them alike; checkpoints may come from a run with another layout).
+    How the optimizer runs (fused, for-each) stays this run's: ``load_state_dict`` would
+    bring back the saving run's choice with its hyperparameters."""
+    how = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
     opt.load_state_dict(state)
+    for group, kept in zip(opt.param_groups, how):
+        group.update(kept)
     for group in opt.param_groups:
         for p in group["params"]:
             for key, value in opt.state.get(p, {}).items():

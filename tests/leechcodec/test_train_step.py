@@ -122,6 +122,16 @@ def test_foreach_clipping_is_the_per_tensor_clipping_on_cpu():
         assert torch.equal(a, b) and all(torch.equal(p.grad, q.grad) for p, q in zip(per_tensor, foreach))
 
 
+def test_a_resumed_run_takes_its_own_adam(image_folder, tmp_path):
+    """--fused-adam applies to a run resumed from a plain-Adam checkpoint, and back."""
+    torch.set_num_threads(1)
+    assert _train(image_folder, tmp_path / "r", 2)["opt"]["param_groups"][0]["fused"] is None
+    ck = _train(image_folder, tmp_path / "r", 3, fused_adam="on")
+    assert ck["step_options"] == "device-resident+fused"
+    assert ck["opt"]["param_groups"][0]["fused"] is True and ck["aux_opt"]["param_groups"][0]["fused"] is True
+    assert _train(image_folder, tmp_path / "r", 4)["opt"]["param_groups"][0]["fused"] is None
+
+
 def test_fused_adam_on_cpu_trains_close_to_plain_adam(image_folder, tmp_path):
     torch.set_num_threads(1)
     plain = _train(image_folder, tmp_path / "plain", 3)
