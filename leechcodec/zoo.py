@@ -23,7 +23,7 @@ BUILTIN_WEIGHTS_DIR = Path(__file__).with_name("weights")
 #: Environment variable naming another zoo folder (registry.json + weights), e.g. for
 #: models in development or test fixtures; it replaces the built-in zoo.
 ZOO_ENV = "LEECHCODEC_ZOO"
-DEFAULT_MODEL = "leech24gs-n128-v3"
+DEFAULT_MODEL = "leech24gs-n128-v4"
 DEFAULT_QUALITY = 3
 
 __all__ = ["ZooEntry", "list_models", "get_entry", "load_model", "sha256_file", "ModelNotFoundError"]
