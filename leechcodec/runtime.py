@@ -22,7 +22,11 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["configure_environment", "keep_freed_memory", "set_threads"]
+__all__ = ["HEAP_HELP", "configure_environment", "keep_freed_memory", "set_heap", "set_threads"]
+
+#: ``--heap`` of the trainer, the relay and bench_train (:func:`set_heap`).
+HEAP_HELP = ("memory the process frees: keep (default) keeps it mapped for the next step (glibc: no "
+             "trimming, no fresh mmap below 32 MiB; far fewer page faults); glibc leaves the C library's defaults")
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -49,6 +53,12 @@ def set_threads(n: int | None = None) -> int:
     torch.set_num_threads(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     return n
+
+
+def set_heap(policy: str) -> bool:
+    """Apply ``--heap``: ``keep`` calls :func:`keep_freed_memory`, ``glibc`` changes nothing.
+    Returns whether freed memory is now kept."""
+    return policy == "keep" and keep_freed_memory()
 
 
 def keep_freed_memory() -> bool:

@@ -82,7 +82,7 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from leechcodec.models import QUANTIZERS, LeechCodecModel, ModelConfig, pad_to_multiple
-from leechcodec.runtime import keep_freed_memory, set_threads
+from leechcodec.runtime import HEAP_HELP, set_heap, set_threads
 from leechcodec.traindata import (  # noqa: F401 — also this module's public names, as before
     IMAGE_SUFFIXES,
     CropSampler,
@@ -538,7 +538,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "quantizer, prior and EntropyBottleneck stay float32")
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads (per process)")
     p.add_argument("--heap", choices=["keep", "glibc"], default="keep",
-                   help="memory the process frees: keep (default) keeps it mapped for the next step (glibc: no trimming, no fresh mmap below 32 MiB; faster on the CPU); glibc leaves the C library's defaults")
+                   help=HEAP_HELP)
     p.add_argument("--no-resume", action="store_true", help="refuse to resume; start over")
     p.add_argument("--log-every", type=int, default=None,
                    help=f"steps per log record (their means); default 1 on CPU, {DEVICE_LOG_EVERY} on CUDA")
@@ -551,7 +551,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="torch.compile the transforms, falling back to eager if that fails (auto: on CUDA)")
     p.add_argument("--fused-adam", choices=["auto", "on", "off"], default="auto",
-                   help="fused Adam (auto: on CUDA; on the CPU about 3.5× faster than plain Adam, but not "
+                   help="fused Adam (auto: on CUDA; on the CPU a faster step than plain Adam's, but not "
                         "bit-identical to it)")
     p.add_argument("--legacy-step", action="store_true",
                    help="the old training step (host crops, a sync per step), to measure against")
@@ -565,8 +565,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
-    if args.heap == "keep":
-        keep_freed_memory()
+    set_heap(args.heap)
     cfg = TrainConfig(data=args.data, out=args.out, lmbda=args.lmbda, steps=args.steps, batch=args.batch,
                       crop=args.crop, lr=args.lr, lr_decay_from=args.lr_decay_from, quant_warmup=args.quant_warmup,
                       seed=args.seed, max_side=args.max_side,

@@ -61,6 +61,7 @@ from torch import nn
 
 from leechcodec import quantizers
 from leechcodec.bench.results import write_record
+from leechcodec.runtime import HEAP_HELP
 from leechcodec.latent_codecs import LATENT_CODECS, Leech24Codec, ScalarCodec
 from leechcodec.models import LeechCodecModel, ModelConfig
 from leechcodec.quantizers import QuantizerOutput, normalize_tokens
@@ -259,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None, help="override every configuration's batch")
     p.add_argument("--crop", type=int, default=None, help="override every configuration's crop")
     p.add_argument("--batches", type=int, nargs="*", default=[], help="batch sweep of the default Λ24 new step")
-    p.add_argument("--heap", choices=["keep", "glibc"], default="keep",
-                   help="keep the memory the process frees mapped, as leechcodec train does (default), or glibc's defaults")
+    p.add_argument("--heap", choices=["keep", "glibc"], default="keep", help=HEAP_HELP + " (as leechcodec train)")
     p.add_argument("--amp", default=None, choices=["off", "bf16", "fp16"], help="new step (default: bf16 CUDA, off CPU)")
     p.add_argument("--old-amp", default="off", choices=["off", "bf16", "fp16"])
     p.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="new step (auto: on CUDA)")
@@ -269,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    from leechcodec.runtime import keep_freed_memory, set_threads
+    from leechcodec.runtime import set_heap, set_threads
     from leechcodec.train import resolve_amp, resolve_device
 
     set_threads(args.threads)
-    heap_kept = args.heap == "keep" and keep_freed_memory()
+    heap_kept = set_heap(args.heap)
     device = resolve_device(args.device)
     amp = resolve_amp(args.amp, device)
     data = args.data or str(Path(os.environ.get("LEECHCODEC_DATA", "../shared/data")) / "train")

@@ -66,6 +66,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from leechcodec.runtime import HEAP_HELP
 from leechcodec.zoo import sha256_file
 
 __all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "load_checkpoint", "slim", "new_run_config",
@@ -256,11 +257,10 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
 
     from leechcodec import train
     from leechcodec.models import ModelConfig
-    from leechcodec.runtime import keep_freed_memory, set_threads
+    from leechcodec.runtime import set_heap, set_threads
 
     set_threads(args.threads)
-    if args.heap == "keep":
-        keep_freed_memory()
+    set_heap(args.heap)
     device = train.resolve_device(args.device)
     pack_path, run_dir, out = Path(args.pack), Path(args.run_dir), Path(args.out)
     window = _Window(out, pack_path, sha256_file(pack_path), clock, train.device_name(device))
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
                         "what lets oneDNN use bf16 matrix units where the CPU has them)")
     r.add_argument("--log-every", type=int, default=None, help="steps per log record (default: 1 CPU, 100 CUDA)")
     r.add_argument("--threads", type=int, default=None)
-    r.add_argument("--heap", choices=["keep", "glibc"], default="keep", help="memory the process frees: keep (default) keeps it mapped for the next step (glibc: no trimming, no fresh mmap below 32 MiB; faster on the CPU); glibc leaves the C library's defaults")
+    r.add_argument("--heap", choices=["keep", "glibc"], default="keep", help=HEAP_HELP)
     r.add_argument("--any-pack", action="store_true", help="resume with another pack than the run's")
     new = r.add_argument_group("a new run (a resumed run keeps its own)")
     for key, value in NEW_RUN.items():

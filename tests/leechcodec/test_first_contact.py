@@ -126,7 +126,7 @@ def test_train_keeps_freed_memory_unless_told(image_folder, tmp_path, monkeypatc
     from leechcodec import train
 
     calls = []
-    monkeypatch.setattr(train, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1) or True)
     base = ["--data", str(image_folder), "--crop", "64", "--batch", "1", "--channels", "8", "--hyper-channels", "8",
             "--tokens", "1", "--steps", "1", "--threads", "1", "--device", "cpu"]
     assert train.main([*base, "--out", str(tmp_path / "a")]) == 0
