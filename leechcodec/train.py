@@ -299,6 +299,7 @@ class _Run:
     elapsed: float = 0.0  # seconds of training, over all segments
     segments: list[dict] = field(default_factory=list)  # which device ran from which step
     fresh_optimizer: bool = False  # resumed from a checkpoint without optimizer states
+    weights_from: dict | None = None  # resumed from a released model's weights (relay from-zoo)
     where: str = ""  # this segment's device_name
 
     @property
@@ -362,6 +363,7 @@ def _resume(run: _Run) -> None:
         _load_optimizer(step_fn.aux_opt, state["aux_opt"])
     else:  # a slim checkpoint (relay slim): the weights travelled, the Adam moments did not
         run.fresh_optimizer = True
+        run.weights_from = state.get("from_zoo")
         if run.is_main:
             log.warning("%s carries no optimizer states: Adam starts afresh at step %d", path, state["step"])
     if step_fn.scaler.is_enabled() and state.get("scaler"):
@@ -463,6 +465,8 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: bool, device: torch
                "crop": cfg.crop, "lmbda": cfg.lmbda, "steps": cfg.steps, "lr_decay_from": cfg.lr_decay_from}
     if run.fresh_optimizer:
         segment["optimizer"] = "fresh"
+    if run.weights_from:
+        segment["weights_from"] = run.weights_from
     run.segments = [*run.segments, segment]
     if run.distributed:
         _distribute(run)

@@ -41,6 +41,11 @@ the manifest; its ``log.jsonl`` beside it comes along). A window resumed from it
 continues the schedule with fresh Adam moments, so not bit for bit; its ``segments`` entry
 says ``"optimizer": "fresh"``, and what it brings back is whole again.
 
+``from-zoo NAME.qN --out CKPT`` writes the same slim state from a released model: its weights
+(float16 kernels, as the zoo stores them) and the step, crops, time and segments of its
+registry entry, for when the run's own state is gone; ``leechcodec train --out`` CKPT's folder,
+with the model's flags, continues its budget and schedule with fresh Adam moments.
+
 ``--resume DIR`` joins DIR's parts (checking their sha256), checks that ``--pack`` is the
 pack the run was trained on, and continues the run with the checkpoint's own configuration
 (model and training flags are refused then); the run continues bit for bit on a CPU with the
@@ -69,8 +74,8 @@ from pathlib import Path
 from leechcodec.runtime import HEAP_HELP
 from leechcodec.zoo import sha256_file
 
-__all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "load_checkpoint", "slim", "new_run_config",
-           "main"]
+__all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "load_checkpoint", "slim", "from_zoo",
+           "new_run_config", "main"]
 
 log = logging.getLogger("leechcodec.relay")
 
@@ -203,6 +208,43 @@ def slim(src: Path, dst: Path, pack_path: Path | None = None) -> dict:
     return manifest
 
 
+def from_zoo(key: str, dst: Path) -> dict:
+    """Write a slim training checkpoint (:func:`slim`'s contents) of the released model ``key``
+    (``name.qN``) to ``dst``: its weights as the zoo stores them (float16 kernels, widened),
+    and the step, crops, time and segments that its registry entry records, so that a
+    ``leechcodec train`` run with the same model flags continues its budget and schedule from
+    there, with fresh Adam moments and fresh random states (not bit for bit; its segment says
+    ``"optimizer": "fresh"``). For when the run's own state is gone: a released model is
+    always at hand. Returns the checkpoint's record (without the weights)."""
+    import numpy as np
+    import torch
+
+    from leechcodec.zoo import entry_from_key, load_model
+
+    entry = entry_from_key(key)
+    _, model = load_model(entry.name, entry.quality)
+    prov, budget = entry.provenance, entry.budget
+    if "train_config" not in prov or "steps" not in budget:
+        raise ValueError(f"{key}'s registry entry records no training configuration to continue")
+    tc = dict(prov["train_config"])
+    step, seed = int(budget["steps"]), int(tc["seed"])
+    segments = prov.get("segments") or [{"step": 0, "device": budget.get("device", "unknown"),
+                                         "world_size": budget.get("world_size", 1), "amp": tc.get("amp", "off"),
+                                         "batch": tc["batch"], "crop": tc["crop"]}]
+    torch_rng = torch.Generator().manual_seed(seed * 1_000_003 + step).get_state()
+    sampler_rng = np.random.default_rng([seed, step]).bit_generator.state
+    record = {"step": step, "elapsed_s": float(budget["wall_s"]), "model_config": model.config.to_dict(),
+              "train_config": tc, "crops_seen": budget["crops_seen"], "pixels_seen": budget["pixels_seen"],
+              "device": budget.get("device"), "world_size": budget.get("world_size", 1), "amp": tc.get("amp", "off"),
+              "segments": segments, "from_zoo": {"model": key, "sha256": entry.sha256}}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    torch.save({**record, "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                "rank_rng": [{"sampler": sampler_rng, "torch": torch_rng, "cuda": None}]}, tmp)
+    os.replace(tmp, dst)
+    return record
+
+
 def new_run_config(args: argparse.Namespace, device_type: str) -> tuple[dict, dict]:
     """(model config, training settings) of a new run: the flags given, else :data:`NEW_RUN`."""
     given = {k: getattr(args, k) for k in NEW_RUN if getattr(args, k) is not None}
@@ -315,6 +357,9 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     sl.add_argument("dir", type=Path, help="a window's folder, or a leechcodec train checkpoint.pt (with --pack)")
     sl.add_argument("--out", type=Path, required=True)
     sl.add_argument("--pack", type=Path, default=None, help="the pack a checkpoint.pt was trained on")
+    z = sub.add_parser("from-zoo", help="a slim training checkpoint of a released model (to train it further)")
+    z.add_argument("model", help="the model's key, name.qN (leechcodec models lists them)")
+    z.add_argument("--out", type=Path, required=True, help="the checkpoint.pt to write (a leechcodec train --out's)")
     r = sub.add_parser("run", help="train one window: a new run, or --resume the last window's folder")
     r.add_argument("--pack", required=True, help="the packed training set (relay pack)")
     r.add_argument("--out", required=True, help="where the checkpoint parts, manifest, log and summary go")
@@ -357,6 +402,13 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
             manifest = slim(args.dir, args.out, args.pack)
             print(f"{args.out}: step {manifest['step']}, {manifest['checkpoint']['bytes'] / 2**20:.1f} MiB without "
                   "optimizer states")
+            return 0
+        if args.cmd == "from-zoo":
+            if args.out.exists():
+                raise ValueError(f"{args.out} exists; it is not overwritten")
+            record = from_zoo(args.model, args.out)
+            print(f"{args.out}: {args.model} at step {record['step']}, {record['pixels_seen'] / 1e9:.2f} Gpixel seen, "
+                  "without optimizer states")
             return 0
         if args.cmd == "join":
             manifest = join_checkpoint(args.dir, args.out)

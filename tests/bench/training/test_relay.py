@@ -173,3 +173,41 @@ def test_slim_window_resumes_with_fresh_optimizer_states(packed, tmp_path, monke
     after = _weights(leg2, tmp_path)
     assert after["step"] == 6 and "opt" in after
     assert [s.get("optimizer") for s in after["segments"]] == [None, "fresh"]
+
+
+def test_from_zoo_continues_a_released_models_budget(packed, tmp_path, monkeypatch):
+    """A released model's weights and registry budget become a slim checkpoint that
+    ``leechcodec train`` continues: the step, crops and segments carry on, Adam starts afresh
+    and the new segment names the model it started from."""
+    from leechcodec.export import export_checkpoint
+    from leechcodec.zoo import load_model
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    zoo = tmp_path / "zoo"
+    monkeypatch.setenv("LEECHCODEC_ZOO", str(zoo))
+    flags = ["--data", str(packed), "--quantizer", "leech24gs", "--tokens", "1", "--channels", "8",
+             "--hyper-channels", "8", "--batch", "2", "--crop", "64", "--lr", "1e-3", "--device", "cpu",
+             "--threads", "1", "--gain-noise"]
+    assert train.main([*flags, "--out", str(tmp_path / "r1"), "--steps", "3"]) == 0
+    first = export_checkpoint(tmp_path / "r1" / "checkpoint.pt", "tiny", 1, zoo)
+    ckpt = tmp_path / "r2" / "checkpoint.pt"
+    assert relay.main(["from-zoo", "tiny.q1", "--out", str(ckpt)]) == 0
+    assert relay.main(["from-zoo", "tiny.q1", "--out", str(ckpt)]) == 1  # never overwritten
+    assert relay.main(["from-zoo", "nosuch.q1", "--out", str(tmp_path / "x.pt")]) == 1
+    state = torch.load(ckpt, weights_only=False)
+    assert "opt" not in state and state["step"] == 3
+    assert (state["crops_seen"], state["pixels_seen"]) == (6, 6 * 64 * 64)
+    _, released = load_model("tiny", 1)
+    assert train.state_sha256(state["model"]) == train.state_sha256(released.state_dict())
+    assert state["from_zoo"] == {"model": "tiny.q1", "sha256": first.sha256}
+
+    assert train.main([*flags, "--out", str(tmp_path / "r2"), "--steps", "5"]) == 0
+    after = torch.load(ckpt, weights_only=False)
+    assert after["step"] == 5 and "opt" in after
+    assert (after["crops_seen"], after["pixels_seen"]) == (10, 10 * 64 * 64)
+    assert [s["step"] for s in after["segments"]] == [0, 3]
+    assert after["segments"][-1]["optimizer"] == "fresh"
+    assert after["segments"][-1]["weights_from"] == state["from_zoo"]
+    assert train.state_sha256(after["model"]) != train.state_sha256(state["model"])
+    assert export_checkpoint(ckpt, "tiny", 2, zoo).budget["steps"] == 5
