@@ -44,7 +44,8 @@ says ``"optimizer": "fresh"``, and what it brings back is whole again.
 ``from-zoo NAME.qN --out CKPT`` writes the same slim state from a released model: its weights
 (float16 kernels, as the zoo stores them) and the step, crops, time and segments of its
 registry entry, for when the run's own state is gone; ``leechcodec train --out`` CKPT's folder,
-with the model's flags, continues its budget and schedule with fresh Adam moments.
+with the model's flags, continues its budget and schedule with fresh Adam moments, and so does
+``relay run --run-dir`` CKPT's folder (give ``from-zoo --steps``: the released run has ended).
 
 ``--resume DIR`` joins DIR's parts (checking their sha256), checks that ``--pack`` is the
 pack the run was trained on, and continues the run with the checkpoint's own configuration
@@ -208,14 +209,16 @@ def slim(src: Path, dst: Path, pack_path: Path | None = None) -> dict:
     return manifest
 
 
-def from_zoo(key: str, dst: Path) -> dict:
+def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float | None = None) -> dict:
     """Write a slim training checkpoint (:func:`slim`'s contents) of the released model ``key``
     (``name.qN``) to ``dst``: its weights as the zoo stores them (float16 kernels, widened),
     and the step, crops, time and segments that its registry entry records, so that a
     ``leechcodec train`` run with the same model flags continues its budget and schedule from
     there, with fresh Adam moments and fresh random states (not bit for bit; its segment says
     ``"optimizer": "fresh"``). For when the run's own state is gone: a released model is
-    always at hand. Returns the checkpoint's record (without the weights)."""
+    always at hand. ``steps`` and ``lr_decay_from`` replace the recorded schedule's (a released
+    model's run has usually ended: ``relay run`` continues a checkpoint to its own ``steps``).
+    Returns the checkpoint's record (without the weights)."""
     import numpy as np
     import torch
 
@@ -227,6 +230,7 @@ def from_zoo(key: str, dst: Path) -> dict:
     if "train_config" not in prov or "steps" not in budget:
         raise ValueError(f"{key}'s registry entry records no training configuration to continue")
     tc = dict(prov["train_config"])
+    tc.update({k: v for k, v in (("steps", steps), ("lr_decay_from", lr_decay_from)) if v is not None})
     step, seed = int(budget["steps"]), int(tc["seed"])
     segments = prov.get("segments") or [{"step": 0, "device": budget.get("device", "unknown"),
                                          "world_size": budget.get("world_size", 1), "amp": tc.get("amp", "off"),
@@ -359,7 +363,11 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     sl.add_argument("--pack", type=Path, default=None, help="the pack a checkpoint.pt was trained on")
     z = sub.add_parser("from-zoo", help="a slim training checkpoint of a released model (to train it further)")
     z.add_argument("model", help="the model's key, name.qN (leechcodec models lists them)")
-    z.add_argument("--out", type=Path, required=True, help="the checkpoint.pt to write (a leechcodec train --out's)")
+    z.add_argument("--out", type=Path, required=True,
+                   help="the checkpoint.pt to write (in a leechcodec train --out, or a relay run --run-dir)")
+    z.add_argument("--steps", type=int, default=None, help="the continued run's --steps (default: the recorded one)")
+    z.add_argument("--lr-decay-from", type=float, default=None,
+                   help="the continued run's --lr-decay-from (default: the recorded one)")
     r = sub.add_parser("run", help="train one window: a new run, or --resume the last window's folder")
     r.add_argument("--pack", required=True, help="the packed training set (relay pack)")
     r.add_argument("--out", required=True, help="where the checkpoint parts, manifest, log and summary go")
@@ -406,7 +414,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
         if args.cmd == "from-zoo":
             if args.out.exists():
                 raise ValueError(f"{args.out} exists; it is not overwritten")
-            record = from_zoo(args.model, args.out)
+            record = from_zoo(args.model, args.out, args.steps, args.lr_decay_from)
             print(f"{args.out}: {args.model} at step {record['step']}, {record['pixels_seen'] / 1e9:.2f} Gpixel seen, "
                   "without optimizer states")
             return 0

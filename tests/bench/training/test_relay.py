@@ -211,3 +211,13 @@ def test_from_zoo_continues_a_released_models_budget(packed, tmp_path, monkeypat
     assert after["segments"][-1]["weights_from"] == state["from_zoo"]
     assert train.state_sha256(after["model"]) != train.state_sha256(state["model"])
     assert export_checkpoint(ckpt, "tiny", 2, zoo).budget["steps"] == 5
+
+    # a relay window continues it too, to the schedule that from-zoo was given
+    run_dir = tmp_path / "r3"
+    assert relay.main(["from-zoo", "tiny.q2", "--out", str(run_dir / "checkpoint.pt"), "--steps", "7",
+                       "--lr-decay-from", "0.5"]) == 0
+    assert _run(["--pack", str(packed), "--out", str(tmp_path / "leg"), "--run-dir", str(run_dir),
+                 "--minutes", "1e6"]) == 0
+    window = _weights(tmp_path / "leg", tmp_path)
+    assert window["step"] == 7 and window["train_config"]["lr_decay_from"] == 0.5
+    assert window["segments"][-1]["weights_from"]["model"] == "tiny.q2"
