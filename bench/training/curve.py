@@ -86,8 +86,10 @@ def _against(point: dict, refs: Path | None, images: list[str], names: tuple[str
     return out
 
 
-def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None, images: int | None = None) -> dict:
-    """Measure ``source`` (a checkpoint or a relay folder) and add its point to ``out``."""
+def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None, images: int | None = None,
+              label: str | None = None) -> dict:
+    """Measure ``source`` (a checkpoint or a relay folder) and add its point to ``out``; ``label``
+    names the curve in plots (default: its λ)."""
     from leechcodec.bench.datasets import list_images
     from leechcodec.export import pixels_seen, training_device
     from leechcodec.fileio import atomic_write_bytes
@@ -115,6 +117,8 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
         raise ValueError(f"{out} is the curve of another model ({record['model_config']})")
     if record["images"] != [p.name for p in paths]:
         raise ValueError(f"{out} was measured on other images ({len(record['images'])}: {record['images'][:3]}…)")
+    if label is not None:
+        record["label"] = label
     record["points"] = sorted([p for p in record["points"] if p["step"] != point["step"]] + [point],
                               key=lambda p: p["step"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +144,7 @@ def plot_curve(curves: Path | list[Path], out: Path) -> None:
         for ax, value, label in panels:
             xy = [(p["pixels_seen"] / 1e9, value(p)) for p in pts if value(p) is not None]
             if xy:
-                ax.plot(*zip(*xy), "o-", label=f"λ = {record['lmbda']}")
+                ax.plot(*zip(*xy), "o-", label=record.get("label") or f"λ = {record['lmbda']}")
     for ax, _, label in panels:
         ax.set_xlabel("Gpixel of training crops seen")
         ax.set_ylabel(label)
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--out", type=Path, required=True, help="the curve file (JSON)")
     a.add_argument("--refs", type=Path, default=None, help="folder of harness results (jpeg420.json, webp.json, …)")
     a.add_argument("--images", type=int, default=None, help="the first N images only")
+    a.add_argument("--label", default=None, help="the curve's name in plots (default: λ = its λ)")
     c = sub.add_parser("against", help="PSNR of every point minus other result curves' at the same bpp")
     c.add_argument("curve", type=Path)
     c.add_argument("--refs", type=Path, required=True, help="folder of harness results")
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "add":
-            pt = add_point(args.source, args.data_dir, args.out, args.refs, args.images)
+            pt = add_point(args.source, args.data_dir, args.out, args.refs, args.images, args.label)
             vs = ", ".join(f"{v:+.2f} dB vs {k}" for k, v in pt["psnr_minus"].items())
             print(f"step {pt['step']}: {pt['pixels_seen'] / 1e9:.2f} Gpixel, {pt['bpp']:.4f} bpp, "
                   f"{pt['psnr']:.2f} dB{'; ' + vs if vs else ''} -> {args.out}")

@@ -76,6 +76,11 @@ def test_points_are_one_per_step_of_one_model(image_folder, tmp_path):
         curve.add_point(_checkpoint(tmp_path / "d.pt", step=30, cfg=other), image_folder, out)
     with pytest.raises(ValueError, match="other images"):
         curve.add_point(_checkpoint(tmp_path / "e.pt", step=30), image_folder, out, images=1)
+    assert "label" not in record
+    curve.add_point(_checkpoint(tmp_path / "f.pt", step=30), image_folder, out, label="cool-down on 256² crops")
+    curve.add_point(_checkpoint(tmp_path / "g.pt", step=40), image_folder, out)  # the label stays
+    record = json.loads(out.read_text())
+    assert record["label"] == "cool-down on 256² crops" and [p["step"] for p in record["points"]] == [10, 20, 30, 40]
     assert curve.main(["plot", str(out), "-o", str(tmp_path / "curve.png")]) == 0
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     branch = tmp_path / "branch.json"  # a branch at another λ: one more line in the same figure
