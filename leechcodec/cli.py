@@ -343,11 +343,12 @@ def build_parser(command: str | None = "train") -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from leechcodec.runtime import configure_environment
 
-    configure_environment()  # before torch or numba load OpenMP
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    configure_environment(command)  # before torch or numba load OpenMP
     # CompressAI's import calls torch.jit.script, which recent torch flags as deprecated.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:

@@ -22,7 +22,7 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["HEAP_HELP", "configure_environment", "keep_freed_memory", "set_heap", "set_threads"]
+__all__ = ["HEAP_HELP", "TRAINING_COMMANDS", "configure_environment", "keep_freed_memory", "set_heap", "set_threads"]
 
 #: ``--heap`` of the trainer, the relay and bench_train (:func:`set_heap`).
 HEAP_HELP = ("memory the process frees: keep (default) keeps it mapped for the next step (glibc: no "
@@ -33,10 +33,19 @@ _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _MMAP_THRESHOLD_MAX = 32 << 20  # glibc's ceiling on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX)
 
 
-def configure_environment() -> None:
+#: Subcommands whose idle OpenMP threads keep the runtime's default (spin a while, then sleep).
+TRAINING_COMMANDS = frozenset({"train"})
+
+
+def configure_environment(command: str | None = None) -> None:
     """Environment defaults that must be set before torch or numba load their OpenMP
-    runtimes: idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``). A value the user set wins."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    runtimes: idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``), so that next to other busy
+    processes a spinning thread of one runtime does not starve the other's. Not for
+    ``command`` in :data:`TRAINING_COMMANDS`: a training step is thousands of short parallel
+    regions, and waking sleeping threads for each cost the flagship's CPU step 1.18× its time
+    against the runtime's default (``bench/results/bench_omp_cpu.json``). A value the user set wins."""
+    if command not in TRAINING_COMMANDS:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def set_threads(n: int | None = None) -> int:

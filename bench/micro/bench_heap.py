@@ -35,8 +35,11 @@ __all__ = ["main"]
 POLICIES = ("glibc", "keep")
 
 
-def _one(policy: str, args: argparse.Namespace, folder: Path, i: int) -> dict:
-    out = folder / f"{policy}-{i}.json"
+def _one(policy: str, args: argparse.Namespace, folder: Path, i: int, env: dict[str, str | None] | None = None,
+         label: str | None = None) -> dict:
+    """One ``bench_train`` process with heap ``policy`` and the environment changed by ``env``
+    (a value None removes the variable); its step time, CPU time and page faults."""
+    out = folder / f"{label or policy}-{i}.json"
     cmd = [sys.executable, "-m", "leechcodec.bench.micro.bench_train", "--device", "cpu",
            "--families", args.family, "--configs", args.config, "--variants", "new_bf16_nhwc",
            "--batch", str(args.batch), "--crop", str(args.crop), "--compile", args.compile,
@@ -44,16 +47,21 @@ def _one(policy: str, args: argparse.Namespace, folder: Path, i: int) -> dict:
            "--heap", policy, "--out", str(out)]
     cmd += ["--threads", str(args.threads)] if args.threads else []
     cmd += ["--data", args.data] if args.data else []
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    child = dict(os.environ)
+    for key, value in (env or {}).items():
+        child.pop(key, None) if value is None else child.__setitem__(key, value)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=child)
     rec = json.loads(out.read_text())
     v = rec["results"][0]["variants"]["new_bf16_nhwc"]
     return {"step_ms": v["step_ms"], "cpu_ms": v["cpu_ms"], "minflt_per_step": v["minflt_per_step"],
             "mpix_per_s": v["mpix_per_s"], "options": v["options"], "heap_kept": rec["settings"]["heap_kept"],
+            "omp_wait_policy": rec["settings"].get("omp_wait_policy"),
             "load_average": rec["load_average"]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.bench_heap", description=__doc__.splitlines()[0])
+def process_parser(prog: str, description: str, out_name: str) -> argparse.ArgumentParser:
+    """The options of a bench that runs one ``bench_train`` process per setting (:func:`_one`)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=40, help="timed steps per process")
     p.add_argument("--warmup", type=int, default=10, help="steps before timing (compilation, the heap's growth)")
@@ -64,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", choices=["on", "off"], default="on")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--data", default=None, help="training images, folder or pack (default $LEECHCODEC_DATA/train)")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results" / "bench_heap_cpu.json")
-    args = p.parse_args(argv)
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results" / out_name)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = process_parser("python -m leechcodec.bench.micro.bench_heap", __doc__.splitlines()[0],
+                          "bench_heap_cpu.json").parse_args(argv)
     runs: dict[str, list[dict]] = {k: [] for k in POLICIES}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):

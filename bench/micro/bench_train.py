@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     record = {"schema": "leechcodec.bench.train", "schema_version": 1, **_device_record(device),
               "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds, "amp": amp,
                            "old_amp": args.old_amp, "compile": args.compile, "data": data, "images": len(images),
-                           "heap": args.heap, "heap_kept": heap_kept},
+                           "heap": args.heap, "heap_kept": heap_kept,
+                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
               "results": []}
     out = args.out or Path(__file__).resolve().parents[1] / "results" / f"bench_train_{device.type}.json"
     for config in args.configs:

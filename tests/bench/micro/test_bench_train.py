@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from leechcodec.bench.micro import bench_heap, bench_train
+from leechcodec.bench.micro import bench_heap, bench_omp, bench_train
 from leechcodec.models import LeechCodecModel, ModelConfig
 
 from ...conftest import write_image_folder
@@ -61,3 +61,18 @@ def test_heap_record(tmp_path):
     assert [r["heap_kept"] for r in rec["runs"]["keep"]] == [glibc]
     assert all(r["step_ms"] > 0 and r["minflt_per_step"] >= 0 for runs in rec["runs"].values() for r in runs)
     assert rec["glibc_over_keep"] > 0 and rec["glibc_over_keep_cpu"] > 0
+
+
+def test_omp_record(tmp_path, monkeypatch):
+    """bench_omp: one bench_train process per OpenMP wait policy and round, with it in force."""
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the children's own settings replace it
+    data = write_image_folder(tmp_path / "imgs", [(80, 96), (96, 96)])
+    out = tmp_path / "omp.json"
+    assert bench_omp.main(["--rounds", "1", "--steps", "2", "--warmup", "1", "--config", "zoo", "--batch", "1",
+                           "--crop", "64", "--compile", "off", "--threads", "1", "--data", str(data),
+                           "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert {k: [r["omp_wait_policy"] for r in runs] for k, runs in rec["runs"].items()} == \
+        {"passive": ["PASSIVE"], "default": [None], "active": ["ACTIVE"]}
+    assert all(r["step_ms"] > 0 for runs in rec["runs"].values() for r in runs)
+    assert rec["passive_over"]["passive"] == 1.0 and rec["passive_over"]["default"] > 0
