@@ -295,13 +295,13 @@ def test_gain_prior_bounds_let_sigma_and_the_likelihood_recover():
     mu = torch.tensor([0.0, 0.0])
     sigma = torch.tensor([0.01, 0.01], requires_grad=True)  # both below the bound
     p = gain_likelihood(n, mu, sigma)
-    assert float(p[0]) == pytest.approx(1e-9, rel=1e-6)  # far outside: the floor
+    assert float(p[0].detach()) == pytest.approx(1e-9, rel=1e-6)  # far outside: the floor
     (grad,) = torch.autograd.grad(-torch.log2(p).sum(), sigma)
     assert float(grad[0]) == 0.0  # so far out Φ is flat: no direction for σ here ...
     n2 = torch.tensor([2.0])
     sigma2 = torch.tensor([0.05], requires_grad=True)
     p2 = gain_likelihood(n2, torch.tensor([1.0]), sigma2)  # 1.5σ_min from the mean at the bound
-    assert float(p2) == pytest.approx(float(gain_likelihood(n2, torch.tensor([1.0]), torch.tensor([GAIN_SCALE_MIN]))))
+    assert float(p2.detach()) == pytest.approx(float(gain_likelihood(n2, torch.tensor([1.0]), torch.tensor([GAIN_SCALE_MIN]))))
     (g2,) = torch.autograd.grad(-torch.log2(p2).sum(), sigma2)
     assert float(g2) < 0  # ... but here the bits fall as σ grows, and the gradient says so
     # A gain at the mean prefers a smaller σ: that gradient is held at the bound.
