@@ -49,7 +49,10 @@ def _one(policy: str, args: argparse.Namespace, folder: Path, i: int, env: dict[
     cmd += ["--data", args.data] if args.data else []
     child = dict(os.environ)
     for key, value in (env or {}).items():
-        child.pop(key, None) if value is None else child.__setitem__(key, value)
+        if value is None:
+            child.pop(key, None)
+        else:
+            child[key] = value
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=child)
     rec = json.loads(out.read_text())
     v = rec["results"][0]["variants"]["new_bf16_nhwc"]

@@ -222,6 +222,7 @@ def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float
     import numpy as np
     import torch
 
+    from leechcodec.traincheckpoint import save_checkpoint
     from leechcodec.zoo import entry_from_key, load_model
 
     entry = entry_from_key(key)
@@ -242,10 +243,8 @@ def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float
               "device": budget.get("device"), "world_size": budget.get("world_size", 1), "amp": tc.get("amp", "off"),
               "segments": segments, "from_zoo": {"model": key, "sha256": entry.sha256}}
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    torch.save({**record, "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                "rank_rng": [{"sampler": sampler_rng, "torch": torch_rng, "cuda": None}]}, tmp)
-    os.replace(tmp, dst)
+    save_checkpoint(dst, **record, model={k: v.detach().clone() for k, v in model.state_dict().items()},
+                    rank_rng=[{"sampler": sampler_rng, "torch": torch_rng, "cuda": None}])
     return record
 
 
