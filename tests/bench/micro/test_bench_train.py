@@ -48,13 +48,16 @@ def test_record(tmp_path, monkeypatch):
     assert rec["settings"]["heap"] == "keep"
 
 
+#: bench_heap's and bench_omp's options for one tiny bench_train process per setting.
+_ONE_TINY_PROCESS = ["--rounds", "1", "--steps", "2", "--warmup", "1", "--config", "zoo", "--batch", "1", "--crop", "64",
+                     "--compile", "off", "--threads", "1"]
+
+
 def test_heap_record(tmp_path):
     """bench_heap: one bench_train process per policy and round, with the policy in force."""
     data = write_image_folder(tmp_path / "imgs", [(80, 96), (96, 96)])
     out = tmp_path / "heap.json"
-    assert bench_heap.main(["--rounds", "1", "--steps", "2", "--warmup", "1", "--config", "zoo", "--batch", "1",
-                            "--crop", "64", "--compile", "off", "--threads", "1", "--data", str(data),
-                            "--out", str(out)]) == 0
+    assert bench_heap.main([*_ONE_TINY_PROCESS, "--data", str(data), "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert [r["heap_kept"] for r in rec["runs"]["glibc"]] == [False]
@@ -68,9 +71,7 @@ def test_omp_record(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the children's own settings replace it
     data = write_image_folder(tmp_path / "imgs", [(80, 96), (96, 96)])
     out = tmp_path / "omp.json"
-    assert bench_omp.main(["--rounds", "1", "--steps", "2", "--warmup", "1", "--config", "zoo", "--batch", "1",
-                           "--crop", "64", "--compile", "off", "--threads", "1", "--data", str(data),
-                           "--out", str(out)]) == 0
+    assert bench_omp.main([*_ONE_TINY_PROCESS, "--data", str(data), "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
     assert {k: [r["omp_wait_policy"] for r in runs] for k, runs in rec["runs"].items()} == \
         {"passive": ["PASSIVE"], "default": [None], "active": ["ACTIVE"]}
