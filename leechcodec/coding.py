@@ -178,6 +178,7 @@ class Encoded(NamedTuple):
 def encode(model: LeechCodecModel, rgb: np.ndarray, profile: int = container.PROFILE_DEFAULT,
            refine: int = 0, lmbda: float = math.nan, refine_lr: float | None = None, progress=None) -> Encoded:
     """Code an ``(H, W, 3)`` uint8 image (see the module docstring, steps 0-4)."""
+    _require_no_context(model)
     if profile not in PROFILES:
         raise ValueError(f"unknown coder profile {profile}")
     rgb = np.asarray(rgb, dtype=np.uint8)
@@ -215,6 +216,7 @@ def decode(model: LeechCodecModel, chunks: list, height: int, width: int, padded
            profile: int, grey: bool = False, prior_device: str | None = None) -> tuple[np.ndarray, dict]:
     """``(image (H, W, 3) uint8, coding parameters)`` from the two chunks; refuses a hyper
     chunk too short for its symbols before the large work."""
+    _require_no_context(model)
     ph, pw = padded_height, padded_width
     pad = model.stride if profile == container.PROFILE_ANS32_P24 else LATENT_STRIDE
     if ph % pad or pw % pad:
@@ -531,6 +533,15 @@ def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
     for r0 in track(range(0, h, rows), "quantization"):
         idx[:, r0 : r0 + rows] = model.quantizer(y[:, :, r0 : r0 + rows]).indices[0].numpy()
     return idx.reshape(-1)
+
+
+def _require_no_context(model: LeechCodecModel) -> None:
+    """Context models train and evaluate (estimated rate) but have no coder yet: its exact
+    integer context network is still to be written, and coding with the hyperprior alone
+    would not be the model that was trained."""
+    if model.context is not None:
+        raise NotImplementedError(f"the {model.config.context} context model has no coder yet; "
+                                  "it can be trained and its rate estimated (leechcodec.train.validate)")
 
 
 def _require_exact_profile(family: str, profile: int) -> None:

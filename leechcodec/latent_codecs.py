@@ -95,7 +95,12 @@ class LatentCodec:
         """Modules the model registers under these names (state-dict keys)."""
         raise NotImplementedError
 
-    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, ...]:
+        """h_s output → the family's prior parameters (:meth:`split` of ``model.h_s(z_hat)``)."""
+        return self.split(model.h_s(z_hat))
+
+    def split(self, raw: Tensor) -> tuple[Tensor, ...]:
+        """``(B, param_channels, h, w)`` → the family's prior parameters, clamped to their coding range."""
         raise NotImplementedError
 
     def quantize(self, model: LeechCodecModel, y: Tensor, params: tuple[Tensor, Tensor],
@@ -126,8 +131,8 @@ class _SphericalCodec(LatentCodec):
 
     out_bits = 8
 
-    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        a, b = model.h_s(z_hat).chunk(2, dim=1)
+    def split(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = raw.chunk(2, dim=1)
         return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX)
 
     def quantize(self, model: LeechCodecModel, y: Tensor, params, training: bool) -> Quantized:
@@ -227,8 +232,8 @@ class ScalarCodec(LatentCodec):
         # likelihoods at 1e-9, CompressAI's defaults.
         return {"quantizer": ScalarQuantizer(), "gaussian_conditional": GaussianConditional(None)}
 
-    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        means, scales = model.h_s(z_hat).chunk(2, dim=1)
+    def split(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        means, scales = raw.chunk(2, dim=1)
         return means, scales
 
     def quantize(self, model: LeechCodecModel, y: Tensor, params, training: bool) -> Quantized:
@@ -322,9 +327,9 @@ class GainShapeLeech24Codec(Leech24Codec):
     def param_channels(cls, config: ModelConfig) -> int:
         return 2 * config.latent_channels + 2 * config.tokens
 
-    def params(self, model: LeechCodecModel, z_hat: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def split(self, raw: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         m, k = self.config.latent_channels, self.config.tokens
-        a, b, mu, sigma = model.h_s(z_hat).split([m, m, k, k], dim=1)
+        a, b, mu, sigma = raw.split([m, m, k, k], dim=1)
         return a.clamp(-A_MAX, A_MAX), b.clamp(B_MIN, B_MAX), mu, sigma
 
     def quantize(self, model: LeechCodecModel, y: Tensor, params, training: bool) -> Quantized:

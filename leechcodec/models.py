@@ -35,11 +35,13 @@ from leechcodec.latent_codecs import A_MAX, B_MAX, B_MIN, LATENT_CODECS, PARAM_S
 from leechcodec.layers import GDN
 from leechcodec.layers import EntropyBottleneck as _Bottleneck
 
-__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "EntropyBottleneck", "QUANTIZERS", "PARAM_STEP", "A_MAX",
-           "B_MIN", "B_MAX", "pad_to_multiple"]
+__all__ = ["ModelConfig", "ModelOutput", "LeechCodecModel", "EntropyBottleneck", "CheckerboardContext", "QUANTIZERS",
+           "CONTEXTS", "PARAM_STEP", "A_MAX", "B_MIN", "B_MAX", "pad_to_multiple", "anchor_mask"]
 
 #: The quantizer families, by their names in configs, checkpoints and the zoo registry.
 QUANTIZERS = tuple(LATENT_CODECS)
+#: Context models (``ModelConfig.context``): none, or :class:`CheckerboardContext`.
+CONTEXTS = ("", "checkerboard")
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,18 @@ class ModelConfig:
     channels: int = 64  # N, width of g_a / g_s
     hyper_channels: int = 64  # width and channels of the hyper-latent z
     gain_frac_bits: int = 0  # gain–shape only: the gain's step is 2^-gain_frac_bits of ‖t‖
+    context: str = ""  # "" (hyperprior only) or "checkerboard" (CheckerboardContext; leech24gs only)
 
     def __post_init__(self) -> None:
         latent_codec_class(self.quantizer)  # refuses an unknown family
         if not 0 <= self.gain_frac_bits <= 4 or (self.gain_frac_bits and self.quantizer != "leech24gs"):
             raise ValueError(f"gain_frac_bits {self.gain_frac_bits}: 0 to 4, and only for the leech24gs family")
+        if self.context not in CONTEXTS:
+            raise ValueError(f"unknown context model {self.context!r}; expected one of {', '.join(map(repr, CONTEXTS))}")
+        if self.context and self.quantizer != "leech24gs":
+            # A context reads ŷ before the prior's parameters exist: the family's quantizer must
+            # not depend on them (the scalar family rounds around the predicted means).
+            raise ValueError(f"the {self.context} context is for the leech24gs family, not {self.quantizer}")
 
     @property
     def token_dim(self) -> int:
@@ -70,11 +79,13 @@ class ModelConfig:
         return self.token_dim * self.tokens
 
     def to_dict(self) -> dict:
-        """The fields; ``gain_frac_bits`` (added later) only when it is not 0, so the
-        configurations, and the file identities hashed from them, of older models stay as they were."""
+        """The fields; ``gain_frac_bits`` and ``context`` (added later) only when they are set,
+        so the configurations, and the file identities hashed from them, of older models stay as
+        they were."""
         d = asdict(self)
-        if not d["gain_frac_bits"]:
-            del d["gain_frac_bits"]
+        for key in ("gain_frac_bits", "context"):
+            if not d[key]:
+                del d[key]
         return d
 
 
@@ -120,6 +131,44 @@ class EntropyBottleneck(_Bottleneck):
         return outputs, likelihood.reshape(xc.shape).permute(*perm).contiguous()
 
 
+def anchor_mask(h: int, w: int, device: torch.device | str | None = None) -> Tensor:
+    """``(1, 1, h, w)`` bool: the checkerboard's anchors, the latent positions ``(i, j)`` with
+    ``i + j`` even (counted from the image's top-left latent)."""
+    i = torch.arange(h, device=device)[:, None]
+    j = torch.arange(w, device=device)[None, :]
+    return ((i + j) % 2 == 0)[None, None]
+
+
+class CheckerboardContext(nn.Module):
+    """A two-pass checkerboard context (He et al., "Checkerboard context model for efficient
+    learned image compression", CVPR 2021), added to the hyperprior's output.
+
+    The anchors (:func:`anchor_mask`) are coded first with the hyperprior's parameters
+    alone. Every other position then adds a correction computed from the decoded anchors:
+    ``ctx``, a 5 × 5 convolution of ``ŷ`` with the non-anchors zeroed (so it reads only
+    anchors: the 4 nearest, then the next ring), and ``ep``, two 1 × 1 layers on that and the
+    hyperprior's own output. Both passes run over the whole latent at once, so decoding stays
+    parallel. ``ep``'s last layer starts at zero: a hyperprior model's weights load into a
+    context model and code exactly as before until training moves it.
+    """
+
+    def __init__(self, latent_channels: int, param_channels: int, hidden: int) -> None:
+        super().__init__()
+        self.ctx = nn.Conv2d(latent_channels, hidden, 5, padding=2)
+        self.ep = nn.Sequential(nn.Conv2d(param_channels + hidden, hidden, 1), nn.ReLU(inplace=True),
+                                nn.Conv2d(hidden, param_channels, 1))
+        nn.init.zeros_(self.ep[-1].weight)
+        nn.init.zeros_(self.ep[-1].bias)
+
+    def forward(self, raw: Tensor, y_hat: Tensor) -> Tensor:
+        """h_s output ``raw`` ``(B, P, h, w)`` and ``ŷ`` ``(B, C, h, w)`` → the parameters of every
+        position ``(B, P, h, w)``: ``raw`` at the anchors, ``raw`` plus the correction elsewhere."""
+        anchors = anchor_mask(*y_hat.shape[-2:], device=y_hat.device)
+        c = self.ctx(y_hat * anchors.to(y_hat.dtype))
+        delta = self.ep(torch.cat([raw, c.to(raw.dtype)], 1))
+        return torch.where(anchors, raw, raw + delta)
+
+
 def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 
@@ -150,6 +199,9 @@ class LeechCodecModel(nn.Module):
             _conv(nh * 3 // 2, latent_codec_class(config.quantizer).param_channels(config), 3, 1),
         )
         self.entropy_bottleneck = EntropyBottleneck(nh)
+        #: The context model (``config.context``), or None for the hyperprior alone.
+        self.context = (CheckerboardContext(m, latent_codec_class(config.quantizer).param_channels(config), 2 * m)
+                        if config.context == "checkerboard" else None)
         #: The quantizer family (:mod:`leechcodec.latent_codecs`); its modules are registered
         #: here under their state-dict names (``quantizer``, ``gaussian_conditional``).
         self.latent_codec = latent_codec_class(config.quantizer)(config)
@@ -170,10 +222,15 @@ class LeechCodecModel(nn.Module):
     def stride(self) -> int:
         return 64  # g_a (16) × h_a (4): inputs are padded to a multiple of this
 
-    def prior_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+    def prior_params(self, z_hat: Tensor, y_hat: Tensor | None = None) -> tuple[Tensor, ...]:
         """Hyper-synthesis: ẑ → the family's prior parameters, each ``(B, D·k, h, w)``: Λ24 /
-        BSQ ``(a, b)`` clamped to the coding range; scalar ``(means, scales)``."""
-        return self.latent_codec.params(self, z_hat)
+        BSQ ``(a, b)`` clamped to the coding range; scalar ``(means, scales)``. A context model
+        also needs the quantized latent ``y_hat`` (only its anchors are read)."""
+        if self.context is None:
+            return self.latent_codec.params(self, z_hat)
+        if y_hat is None:
+            raise ValueError("a context model's prior parameters need the quantized latent y_hat")
+        return self.latent_codec.split(self.context(self.h_s(z_hat), y_hat))
 
     gaussian_params = prior_params  # the scalar family's name for them
 
@@ -215,8 +272,12 @@ class LeechCodecModel(nn.Module):
         z = self.h_a(y)
         with _float32(z):
             z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
-        params = self.prior_params(z_hat)
-        q = self.latent_codec.quantize(self, y, params, self.training)
+        if self.context is None:
+            params = self.prior_params(z_hat)
+            q = self.latent_codec.quantize(self, y, params, self.training)
+        else:  # the family's quantizer does not read the parameters (ModelConfig)
+            q = self.latent_codec.quantize(self, y, None, self.training)
+            params = self.prior_params(z_hat, q.y_hat)
         y_hat = q.y_hat
         if quant_mix < 1.0:
             y_hat = y_hat + (1.0 - quant_mix) * (self.latent_codec.unquantized(y) - y_hat).detach()

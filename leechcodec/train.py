@@ -81,7 +81,7 @@ import torch.distributed as dist
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
-from leechcodec.models import QUANTIZERS, LeechCodecModel, ModelConfig, pad_to_multiple
+from leechcodec.models import CONTEXTS, QUANTIZERS, LeechCodecModel, ModelConfig, pad_to_multiple
 from leechcodec.runtime import HEAP_HELP, set_heap, set_threads
 from leechcodec.traindata import (  # noqa: F401 — also this module's public names, as before
     IMAGE_SUFFIXES,
@@ -561,6 +561,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="the old training step (host crops, a sync per step), to measure against")
     p.add_argument("--gain-frac-bits", type=int, default=0,
                    help="leech24gs: the gain's step is 2^-N of the token norm (0: integer gains)")
+    p.add_argument("--context", choices=CONTEXTS, default="",
+                   help="context model: none (default) or checkerboard (leech24gs; no coder yet: trains and "
+                        "estimates the rate)")
     p.add_argument("--gain-noise", action="store_true",
                    help="leech24gs: the gain's training rate sees ‖t‖ + uniform noise instead of the "
                         "straight-through rounded gain")
@@ -580,7 +583,7 @@ def run(args: argparse.Namespace) -> int:
                       gain_noise=args.gain_noise)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,
                        channels=args.channels, hyper_channels=args.hyper_channels,
-                       gain_frac_bits=args.gain_frac_bits)
+                       gain_frac_bits=args.gain_frac_bits, context=args.context)
     if args.no_resume and (Path(args.out) / "checkpoint.pt").exists():
         raise SystemExit(f"{args.out} already holds a checkpoint and --no-resume was given")
     train(cfg, mcfg, resume=not args.no_resume)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["REFS", "measure", "add_point", "plot_curve", "main"]
+__all__ = ["REFS", "measure", "estimate", "add_point", "plot_curve", "main"]
 
 
 def _load_state(source: Path) -> dict:
@@ -64,6 +64,38 @@ def measure(state: dict, images: list[Path], progress=None) -> dict:
             "ms_ssim": float(np.mean(msssim)) if None not in msssim else None}
 
 
+def estimate(state: dict, images: list[Path], progress=None) -> dict:
+    """The same means as :func:`measure` from the float model instead of real files: bpp the
+    rate its prior estimates (tokens under the exact prior, ẑ under the factorized density),
+    PSNR and MS-SSIM of its reconstruction rounded to 8 bits. For a model the coder cannot
+    code yet (a context model); a coded model's real numbers differ from these by the coder's
+    tables and the integer prior (``add --estimate`` on a coded model measures by how much)."""
+    import torch
+
+    from leechcodec.bench.metrics import ms_ssim_rgb, psnr_rgb
+    from leechcodec.bench.runner import load_rgb
+    from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
+
+    model = LeechCodecModel(ModelConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    bpp, psnr, msssim = [], [], []
+    for path in images:
+        rgb = load_rgb(path)
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            out = model(pad_to_multiple(x, model.stride))
+        x_hat = out.x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        bpp.append(float(out.token_bits.sum() + out.hyper_bits.sum()) / (h * w))
+        psnr.append(psnr_rgb(rgb, x_hat))
+        msssim.append(ms_ssim_rgb(rgb, x_hat))
+        if progress is not None:
+            progress.update(1)
+    return {"bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
+            "ms_ssim": float(np.mean(msssim)) if None not in msssim else None}
+
+
 #: The reference codecs a point is compared with by default (harness result files in ``--refs``).
 REFS = ("jpeg420", "webp", "hevc444")
 
@@ -87,9 +119,10 @@ def _against(point: dict, refs: Path | None, images: list[str], names: tuple[str
 
 
 def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None, images: int | None = None,
-              label: str | None = None) -> dict:
+              label: str | None = None, estimated: bool = False) -> dict:
     """Measure ``source`` (a checkpoint or a relay folder) and add its point to ``out``; ``label``
-    names the curve in plots (default: its λ)."""
+    names the curve in plots (default: its λ). ``estimated``: the float model's estimate
+    (:func:`estimate`) instead of real files; a curve file holds one kind of point only."""
     from leechcodec.bench.datasets import list_images
     from leechcodec.export import pixels_seen, training_device
     from leechcodec.fileio import atomic_write_bytes
@@ -103,7 +136,7 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     tc = state["train_config"]
     t0 = time.perf_counter()
     with tqdm(total=len(paths), desc=f"step {state['step']}", unit="img", disable=None) as progress:
-        metrics = measure(state, paths, progress)
+        metrics = (estimate if estimated else measure)(state, paths, progress)
     point = {"step": state["step"], "crops_seen": state["crops_seen"],
              "pixels_seen": pixels_seen(state), "train_s": round(state["elapsed_s"], 1),
              "device": training_device(state), "weights_sha256": state_sha256(state["model"]),
@@ -112,7 +145,11 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     point["psnr_minus"] = _against(point, refs, [p.name for p in paths])
     record = json.loads(out.read_text()) if out.exists() else {
         "model_config": state["model_config"], "lmbda": tc["lmbda"], "batch": tc["batch"], "crop": tc["crop"],
-        "steps_target": tc["steps"], "images": [p.name for p in paths], "data_dir": str(data_dir), "points": []}
+        "steps_target": tc["steps"], "images": [p.name for p in paths], "data_dir": str(data_dir),
+        **({"estimated": True} if estimated else {}), "points": []}
+    if record.get("estimated", False) != estimated:
+        raise ValueError(f"{out} holds {'estimated' if record.get('estimated') else 'real-file'} points; "
+                         f"this one is {'estimated' if estimated else 'from real files'}: use another curve file")
     if record["model_config"] != state["model_config"]:
         raise ValueError(f"{out} is the curve of another model ({record['model_config']})")
     if record["images"] != [p.name for p in paths]:
@@ -144,7 +181,9 @@ def plot_curve(curves: Path | list[Path], out: Path) -> None:
         for ax, value, label in panels:
             xy = [(p["pixels_seen"] / 1e9, value(p)) for p in pts if value(p) is not None]
             if xy:
-                ax.plot(*zip(*xy), "o-", label=record.get("label") or f"λ = {record['lmbda']}")
+                name = record.get("label") or f"λ = {record['lmbda']}"
+                est = record.get("estimated", False)
+                ax.plot(*zip(*xy), "o--" if est else "o-", label=f"{name} (estimated)" if est else name)
     for ax, _, label in panels:
         ax.set_xlabel("Gpixel of training crops seen")
         ax.set_ylabel(label)
@@ -152,7 +191,9 @@ def plot_curve(curves: Path | list[Path], out: Path) -> None:
     axes[2].axhline(0.0, color="0.4", lw=0.8)
     axes[0].legend(fontsize=8)
     cfg = records[0]["model_config"]
-    fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}: real files, "
+    kinds = {r.get("estimated", False) for r in records}
+    kind = "real files" if kinds == {False} else "estimated (dashed)" if kinds == {True} else "real files, estimated dashed"
+    fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}: {kind}, "
                  f"{len(records[0]['images'])} images of {Path(records[0]['data_dir']).name}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--refs", type=Path, default=None, help="folder of harness results (jpeg420.json, webp.json, …)")
     a.add_argument("--images", type=int, default=None, help="the first N images only")
     a.add_argument("--label", default=None, help="the curve's name in plots (default: λ = its λ)")
+    a.add_argument("--estimate", action="store_true",
+                   help="the float model's estimated rate and its reconstruction instead of real files "
+                        "(for models the coder cannot code yet, e.g. a context model)")
     c = sub.add_parser("against", help="PSNR of every point minus other result curves' at the same bpp")
     c.add_argument("curve", type=Path)
     c.add_argument("--refs", type=Path, required=True, help="folder of harness results")
@@ -180,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "add":
-            pt = add_point(args.source, args.data_dir, args.out, args.refs, args.images, args.label)
+            pt = add_point(args.source, args.data_dir, args.out, args.refs, args.images, args.label, args.estimate)
             vs = ", ".join(f"{v:+.2f} dB vs {k}" for k, v in pt["psnr_minus"].items())
             print(f"step {pt['step']}: {pt['pixels_seen'] / 1e9:.2f} Gpixel, {pt['bpp']:.4f} bpp, "
                   f"{pt['psnr']:.2f} dB{'; ' + vs if vs else ''} -> {args.out}")

@@ -87,10 +87,10 @@ MANIFEST, SUMMARY, LOG = "relay.json", "summary.json", "log.jsonl.gz"
 #: the flagship, now the default, gives its flags: bench/results/training/flagship/README.md).
 NEW_RUN = {"quantizer": "leech24", "tokens": 8, "bsq_dim": 18, "channels": 64, "hyper_channels": 64, "lmbda": 0.01,
            "steps": 100_000, "crop": 256, "lr": 3e-4, "seed": 0, "quant_warmup": 0.0, "max_side": 1024,
-           "gain_frac_bits": 0, "gain_noise": False}
+           "gain_frac_bits": 0, "gain_noise": False, "context": ""}
 #: Batch of a new run per device (a fixed part of the run once it started).
 DEVICE_BATCH = {"cpu": 8, "cuda": 32}
-MODEL_KEYS = ("quantizer", "tokens", "bsq_dim", "channels", "hyper_channels", "gain_frac_bits")
+MODEL_KEYS = ("quantizer", "tokens", "bsq_dim", "channels", "hyper_channels", "gain_frac_bits", "context")
 
 
 def pack(src: Path, dst: Path, max_side: int, quality: int) -> tuple[int, int]:
@@ -209,7 +209,8 @@ def slim(src: Path, dst: Path, pack_path: Path | None = None) -> dict:
     return manifest
 
 
-def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float | None = None) -> dict:
+def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float | None = None,
+             context: str = "") -> dict:
     """Write a slim training checkpoint (:func:`slim`'s contents) of the released model ``key``
     (``name.qN``) to ``dst``: its weights as the zoo stores them (float16 kernels, widened),
     and the step, crops, time and segments that its registry entry records, so that a
@@ -230,6 +231,10 @@ def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float
     prov, budget = entry.provenance, entry.budget
     if "train_config" not in prov or "steps" not in budget:
         raise ValueError(f"{key}'s registry entry records no training configuration to continue")
+    origin = {"model": key, "sha256": entry.sha256}
+    if context:
+        model = _with_context(model, context, int(prov["train_config"]["seed"]))
+        origin["context"] = context
     tc = dict(prov["train_config"])
     tc.update({k: v for k, v in (("steps", steps), ("lr_decay_from", lr_decay_from)) if v is not None})
     step, seed = int(budget["steps"]), int(tc["seed"])
@@ -241,11 +246,30 @@ def from_zoo(key: str, dst: Path, steps: int | None = None, lr_decay_from: float
     record = {"step": step, "elapsed_s": float(budget["wall_s"]), "model_config": model.config.to_dict(),
               "train_config": tc, "crops_seen": budget["crops_seen"], "pixels_seen": budget["pixels_seen"],
               "device": budget.get("device"), "world_size": budget.get("world_size", 1), "amp": tc.get("amp", "off"),
-              "segments": segments, "from_zoo": {"model": key, "sha256": entry.sha256}}
+              "segments": segments, "from_zoo": origin}
     dst.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(dst, **record, model={k: v.detach().clone() for k, v in model.state_dict().items()},
                     rank_rng=[{"sampler": sampler_rng, "torch": torch_rng, "cuda": None}])
     return record
+
+
+def _with_context(model, context: str, seed: int):
+    """``model`` with a new context model of kind ``context`` (weights drawn from ``seed``)."""
+    import dataclasses
+
+    import torch
+
+    from leechcodec.models import LeechCodecModel
+
+    if model.config.context:
+        raise ValueError(f"the model already has a {model.config.context} context")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        new = LeechCodecModel(dataclasses.replace(model.config, context=context))
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or not all(k.startswith("context.") for k in missing):
+        raise ValueError(f"weights that do not fit the context model: {unexpected or missing}")
+    return new
 
 
 def new_run_config(args: argparse.Namespace, device_type: str) -> tuple[dict, dict]:
@@ -367,6 +391,8 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
     z.add_argument("--steps", type=int, default=None, help="the continued run's --steps (default: the recorded one)")
     z.add_argument("--lr-decay-from", type=float, default=None,
                    help="the continued run's --lr-decay-from (default: the recorded one)")
+    z.add_argument("--context", default="", metavar="KIND",
+                   help="add a context model (checkerboard), starting as the released model (train it with --context)")
     r = sub.add_parser("run", help="train one window: a new run, or --resume the last window's folder")
     r.add_argument("--pack", required=True, help="the packed training set (relay pack)")
     r.add_argument("--out", required=True, help="where the checkpoint parts, manifest, log and summary go")
@@ -413,7 +439,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
         if args.cmd == "from-zoo":
             if args.out.exists():
                 raise ValueError(f"{args.out} exists; it is not overwritten")
-            record = from_zoo(args.model, args.out, args.steps, args.lr_decay_from)
+            record = from_zoo(args.model, args.out, args.steps, args.lr_decay_from, args.context)
             print(f"{args.out}: {args.model} at step {record['step']}, {record['pixels_seen'] / 1e9:.2f} Gpixel seen, "
                   "without optimizer states")
             return 0

@@ -100,3 +100,41 @@ def test_against_other_curves_without_coding_again(image_folder, tmp_path, capsy
     expected = point["psnr"] - np.interp(np.log(point["bpp"]), np.log([0.01, 100.0]), [10.0, 30.0])
     line = capsys.readouterr().out.strip()
     assert line.startswith("step 5: ") and line.endswith(f"{expected:+.2f} dB vs zoo") and "far" not in line
+
+
+def test_an_estimated_point_is_the_float_models_rate_and_image(image_folder, tmp_path):
+    """``--estimate`` measures what the float model says (for models without a coder): the
+    prior's bits and the rounded reconstruction, close to the real file; kinds never mix."""
+    cfg = ModelConfig(quantizer="leech24gs", tokens=1, channels=8, hyper_channels=8, context="checkerboard")
+    ckpt = _checkpoint(tmp_path / "c.pt", step=10, cfg=cfg)
+    out = tmp_path / "est.json"
+    assert curve.main(["add", str(ckpt), "--data-dir", str(image_folder), "--out", str(out), "--estimate"]) == 0
+    record = json.loads(out.read_text())
+    assert record["estimated"] is True and record["model_config"]["context"] == "checkerboard"
+
+    state = torch.load(ckpt, weights_only=False)
+    model = LeechCodecModel(cfg)
+    model.load_state_dict(state["model"])
+    model.eval()
+    bpp, psnr = [], []
+    for name in ("a.png", "b.png"):
+        rgb = load_rgb(image_folder / name)
+        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            o = model(torch.nn.functional.pad(x, (0, (-x.shape[3]) % 64, 0, (-x.shape[2]) % 64), mode="replicate"))
+        img = (o.x_hat[0, :, : rgb.shape[0], : rgb.shape[1]].clamp(0, 1) * 255).round().permute(1, 2, 0).numpy()
+        bpp.append(float(o.token_bits.sum() + o.hyper_bits.sum()) / rgb.shape[0] / rgb.shape[1])
+        psnr.append(10 * math.log10(255**2 / ((img - rgb) ** 2).mean()))
+    point = record["points"][0]
+    assert point["bpp"] == pytest.approx(np.mean(bpp), abs=1e-5)
+    assert point["psnr"] == pytest.approx(np.mean(psnr), abs=1e-5)
+
+    # a coded model's estimate is close to its real files, and the two kinds stay in their own files
+    real = curve.add_point(_checkpoint(tmp_path / "r.pt", step=10), image_folder, tmp_path / "real.json")
+    est = curve.add_point(tmp_path / "r.pt", image_folder, tmp_path / "real-est.json", estimated=True)
+    assert est["psnr"] == pytest.approx(real["psnr"], abs=0.05)
+    with pytest.raises(ValueError, match="real-file points"):
+        curve.add_point(tmp_path / "r.pt", image_folder, tmp_path / "real.json", estimated=True)
+    with pytest.raises(ValueError, match="estimated points"):
+        curve.add_point(tmp_path / "r.pt", image_folder, out)
+    assert curve.main(["plot", str(tmp_path / "real.json"), str(out), "-o", str(tmp_path / "both.png")]) == 0

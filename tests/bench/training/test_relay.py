@@ -221,3 +221,20 @@ def test_from_zoo_continues_a_released_models_budget(packed, tmp_path, monkeypat
     window = _weights(tmp_path / "leg", tmp_path)
     assert window["step"] == 7 and window["train_config"]["lr_decay_from"] == 0.5
     assert window["segments"][-1]["weights_from"]["model"] == "tiny.q2"
+
+    # a context model starts from the released weights, its context drawn afresh with a zero output
+    ctx = tmp_path / "r4" / "checkpoint.pt"
+    assert relay.main(["from-zoo", "tiny.q1", "--out", str(tmp_path / "x.pt"), "--context", "nosuch"]) == 1
+    assert relay.main(["from-zoo", "tiny.q1", "--out", str(ctx), "--context", "checkerboard"]) == 0
+    cstate = torch.load(ctx, weights_only=False)
+    assert cstate["model_config"]["context"] == "checkerboard"
+    assert cstate["from_zoo"] == {"model": "tiny.q1", "sha256": first.sha256, "context": "checkerboard"}
+    own = {k: v for k, v in cstate["model"].items() if not k.startswith("context.")}
+    assert train.state_sha256(own) == train.state_sha256(released.state_dict())
+    assert not cstate["model"]["context.ep.2.weight"].any() and cstate["model"]["context.ctx.weight"].any()
+    assert train.main([*flags, "--out", str(tmp_path / "r4"), "--steps", "5"]) == 1  # another configuration
+    assert train.main([*flags, "--context", "checkerboard", "--out", str(tmp_path / "r4"), "--steps", "5"]) == 0
+    trained = torch.load(ctx, weights_only=False)
+    assert trained["step"] == 5 and trained["model"]["context.ep.2.weight"].any()
+    with pytest.raises(ValueError, match="no coder yet"):
+        export_checkpoint(ctx, "tinyctx", 1, zoo)
