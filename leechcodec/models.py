@@ -139,6 +139,11 @@ def anchor_mask(h: int, w: int, device: torch.device | str | None = None) -> Ten
     return ((i + j) % 2 == 0)[None, None]
 
 
+#: ``ep`` reads the hyperprior's output clamped to ±RAW_BOUND (far outside the parameters'
+#: ranges), so that an integer version of it has a bounded input.
+RAW_BOUND = 128.0
+
+
 class CheckerboardContext(nn.Module):
     """A two-pass checkerboard context (He et al., "Checkerboard context model for efficient
     learned image compression", CVPR 2021), added to the hyperprior's output.
@@ -147,7 +152,7 @@ class CheckerboardContext(nn.Module):
     alone. Every other position then adds a correction computed from the decoded anchors:
     ``ctx``, a 5 × 5 convolution of ``ŷ`` with the non-anchors zeroed (so it reads only
     anchors: the 4 nearest, then the next ring), and ``ep``, two 1 × 1 layers on that and the
-    hyperprior's own output. Both passes run over the whole latent at once, so decoding stays
+    hyperprior's own output (clamped to ±:data:`RAW_BOUND`). Both passes run over the whole latent at once, so decoding stays
     parallel. ``ep``'s last layer starts at zero: a hyperprior model's weights load into a
     context model and code exactly as before until training moves it.
     """
@@ -165,7 +170,7 @@ class CheckerboardContext(nn.Module):
         position ``(B, P, h, w)``: ``raw`` at the anchors, ``raw`` plus the correction elsewhere."""
         anchors = anchor_mask(*y_hat.shape[-2:], device=y_hat.device)
         c = self.ctx(y_hat * anchors.to(y_hat.dtype))
-        delta = self.ep(torch.cat([raw, c.to(raw.dtype)], 1))
+        delta = self.ep(torch.cat([raw.clamp(-RAW_BOUND, RAW_BOUND), c.to(raw.dtype)], 1))
         return torch.where(anchors, raw, raw + delta)
 
 
