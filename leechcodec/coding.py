@@ -178,7 +178,6 @@ class Encoded(NamedTuple):
 def encode(model: LeechCodecModel, rgb: np.ndarray, profile: int = container.PROFILE_DEFAULT,
            refine: int = 0, lmbda: float = math.nan, refine_lr: float | None = None, progress=None) -> Encoded:
     """Code an ``(H, W, 3)`` uint8 image (see the module docstring, steps 0-4)."""
-    _require_no_context(model)
     if profile not in PROFILES:
         raise ValueError(f"unknown coder profile {profile}")
     rgb = np.asarray(rgb, dtype=np.uint8)
@@ -216,7 +215,6 @@ def decode(model: LeechCodecModel, chunks: list, height: int, width: int, padded
            profile: int, grey: bool = False, prior_device: str | None = None) -> tuple[np.ndarray, dict]:
     """``(image (H, W, 3) uint8, coding parameters)`` from the two chunks; refuses a hyper
     chunk too short for its symbols before the large work."""
-    _require_no_context(model)
     ph, pw = padded_height, padded_width
     pad = model.stride if profile == container.PROFILE_ANS32_P24 else LATENT_STRIDE
     if ph % pad or pw % pad:
@@ -535,15 +533,6 @@ def _token_indices(model: LeechCodecModel, y: torch.Tensor) -> np.ndarray:
     return idx.reshape(-1)
 
 
-def _require_no_context(model: LeechCodecModel) -> None:
-    """Context models train and evaluate (estimated rate) but have no coder yet: its exact
-    integer context network is still to be written, and coding with the hyperprior alone
-    would not be the model that was trained."""
-    if model.context is not None:
-        raise NotImplementedError(f"the {model.config.context} context model has no coder yet; "
-                                  "it can be trained and its rate estimated (leechcodec.train.validate)")
-
-
 def _require_exact_profile(family: str, profile: int) -> None:
     if profile == container.PROFILE_ANS32_P24:
         raise ValueError(f"the {family} family is coded with the exact prior only (coder profiles "
@@ -559,18 +548,85 @@ def _gain_shape_params(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int,
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Gain–shape family (step 5): ``(A, B)`` ``(n_tokens, 24)`` int16 and the gain prior's
     mean index ``I`` and scale-table index ``j`` ``(n_tokens,)`` int64, token order."""
-    m, k, dim, bits = model.config.latent_channels, model.config.tokens, model.quantizer.dim, model.latent_codec.out_bits
-    mshift = bits - _GAIN_MEAN_BITS
+    k, dim = model.config.tokens, model.quantizer.dim
     a = np.empty((k, *grid, dim), dtype=np.int16)
     b = np.empty_like(a)
     mu = np.empty((k, *grid), dtype=np.int64)
     scale = np.empty((k, *grid), dtype=np.int64)
     for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
-        a[:, r0:r1, c0:c1], b[:, r0:r1, c0:c1] = _grid_ab(out, k, dim, bits)
-        mu[:, r0:r1, c0:c1] = np.clip((out[2 * m : 2 * m + k] + (1 << (mshift - 1))) >> mshift, *_GAIN_MEAN_RANGE)
-        sigma = np.ldexp(out[2 * m + k :].astype(np.float64), -bits)  # exact: |out| < 2**53
-        scale[:, r0:r1, c0:c1] = np.searchsorted(_SCALE_BOUNDS, sigma.ravel(), side="left").reshape(sigma.shape)
+        a[:, r0:r1, c0:c1], b[:, r0:r1, c0:c1], mu[:, r0:r1, c0:c1], scale[:, r0:r1, c0:c1] = _gain_shape_grid(
+            model, out)
     return a.reshape(-1, dim), b.reshape(-1, dim), mu.reshape(-1), scale.reshape(-1)
+
+
+def _gain_shape_grid(model: LeechCodecModel, out: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(A, B)`` ``(k, rows, cols, 24)`` and ``(I, j)`` ``(k, rows, cols)`` from an integer
+    h_s output ``out`` ``(P, rows, cols)`` (a tile, or the whole grid)."""
+    m, k, dim, bits = model.config.latent_channels, model.config.tokens, model.quantizer.dim, model.latent_codec.out_bits
+    mshift = bits - _GAIN_MEAN_BITS
+    a, b = _grid_ab(out, k, dim, bits)
+    mu = np.clip((out[2 * m : 2 * m + k] + (1 << (mshift - 1))) >> mshift, *_GAIN_MEAN_RANGE)
+    sigma = np.ldexp(out[2 * m + k :].astype(np.float64), -bits)  # exact: |out| < 2**53
+    scale = np.searchsorted(_SCALE_BOUNDS, sigma.ravel(), side="left").reshape(sigma.shape)
+    return a, b, mu, scale
+
+
+def _gain_shape_raw(model: LeechCodecModel, sym: np.ndarray, grid: tuple[int, int], device: str | None = None
+                    ) -> np.ndarray:
+    """The whole integer h_s output over the latent grid, ``(P, h', w')`` int64 (the context
+    model's passes both start from it)."""
+    raw = np.empty((model.latent_codec.param_channels(model.config), *grid), dtype=np.int64)
+    for r0, r1, c0, c1, out in _prior_tiles(model, sym, grid, device):
+        raw[:, r0:r1, c0:c1] = out
+    return raw
+
+
+def _gain_shape_tokens(model: LeechCodecModel, raw: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`_gain_shape_grid` of the whole grid, flattened to token order."""
+    a, b, mu, scale = _gain_shape_grid(model, raw)
+    dim = model.quantizer.dim
+    return a.reshape(-1, dim), b.reshape(-1, dim), mu.reshape(-1), scale.reshape(-1)
+
+
+def _anchor_tokens(k: int, grid: tuple[int, int]) -> np.ndarray:
+    """``(k·h'·w',)`` bool, token order: the tokens at the checkerboard's anchors (``i + j`` even)."""
+    rows, cols = np.indices(grid)
+    return np.broadcast_to((rows + cols) % 2 == 0, (k, *grid)).reshape(-1)
+
+
+def _context_params(model: LeechCodecModel, raw: np.ndarray, idx: np.ndarray, gains: np.ndarray,
+                    anchors: np.ndarray, device: str | None = None) -> tuple[np.ndarray, ...]:
+    """The second pass's parameters, token order: the h_s output plus the integer context's
+    correction (:func:`leechcodec.intprior.context_tiles`) from the anchors' ``Ŷ = ĝ·v``."""
+    from leechcodec.leech_search import leech_codewords_torch
+
+    k, dim = model.config.tokens, model.quantizer.dim
+    grid = raw.shape[1:]
+    g = np.where(anchors, gains, 0)
+    codes = leech_codewords_torch(torch.from_numpy(np.where(anchors, idx, 0))).numpy().astype(np.int64)
+    y_int = (codes * g[:, None]).reshape(k, *grid, dim).transpose(0, 3, 1, 2).reshape(k * dim, *grid)
+    return _gain_shape_tokens(model, raw + intprior.context_tiles(model, raw, y_int, device))
+
+
+def _code_gain_shape(gains: np.ndarray, idx: np.ndarray, params: tuple[np.ndarray, ...], enc: ans.SymbolEncoder,
+                     profile: int) -> None:
+    """The gains, then the shapes of the tokens whose gain is not 0."""
+    ai, bi, mu_idx, scale_idx = params
+    _code_gains(gains, mu_idx, scale_idx, enc, profile)
+    coded = gains > 0
+    _code_leech(idx[coded], ai[coded], bi[coded], enc, profile)
+
+
+def _decode_gain_shape(params: tuple[np.ndarray, ...], dec: ans.SymbolDecoder, profile: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(gains, shape indices)`` (0 where the gain is 0), the inverse of :func:`_code_gain_shape`."""
+    ai, bi, mu_idx, scale_idx = params
+    gains = _decode_gains(mu_idx, scale_idx, dec, profile)
+    coded = gains > 0
+    idx = np.zeros(len(gains), dtype=np.int64)
+    idx[coded] = _decode_leech(ai[coded], bi[coded], dec, profile)
+    return gains, idx
 
 
 @functools.lru_cache(maxsize=None)

@@ -46,8 +46,6 @@ def export_checkpoint(checkpoint: Path, name: str, quality: int, out_dir: Path, 
                       data_note: str | None = None) -> ZooEntry:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     cfg = ModelConfig(**state["model_config"])
-    if cfg.context:
-        raise ValueError(f"{checkpoint}: a {cfg.context} context model has no coder yet, so it is not released")
     model = LeechCodecModel(cfg)
     model.load_state_dict(state["model"])
     model.eval()

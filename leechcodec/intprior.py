@@ -36,6 +36,7 @@ from leechcodec.latent_codecs import LATENT_CODECS
 from leechcodec.tiling import tiles
 
 __all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hyper_synthesis", "z_integers",
+           "integer_context", "context_correction", "context_correction_torch", "context_tiles", "CTX_IN_BOUND",
            "hyper_synthesis", "hyper_synthesis_tiles", "hyper_synthesis_torch", "TILE_BYTES"]
 
 Z_BITS = 8
@@ -192,3 +193,104 @@ def hyper_synthesis_torch(model, z_int: np.ndarray, device: str | torch.device =
     for layer in net.layers:  # float64 products: no TF32 on any device
         x = _torch_layer(x, layer)
     return x.to(torch.int64).cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# The checkerboard context (ModelConfig.context = "checkerboard", gain–shape family)
+# ---------------------------------------------------------------------------------------------
+#
+# The context's float layers read ŷ = ĝ·s·v/√32 (ĝ the gain level, s the gain step, v the
+# Leech codeword's integer coordinates). The integer version reads Ŷ = ĝ·v, integers with
+# |Ŷ| ≤ 63·4, and folds s/√32 into the first layer's weights (float64 product, rounded to
+# float32 like every weight; both IEEE-exact operations). Its layers:
+#
+# - ctx (5 × 5, no ReLU): Ŷ with the non-anchors zeroed → HIDDEN_BITS, clamped to ±2**24;
+# - ep[0] (1 × 1, ReLU) on the h_s output rounded half up from out_bits to HIDDEN_BITS and
+#   clamped to ±RAW_BOUND (the float model clamps it there too), then ctx's output;
+# - ep[2] (1 × 1) → the family's out_bits, the correction added to the h_s output at the
+#   non-anchors: parameters of the second pass are the integer sum.
+
+CTX_IN_BOUND = 63 * 4  # |ĝ · v_i|: gains below GAIN_LEVELS = 64, Λ24 minimal-vector coordinates within ±4
+_CTX_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def integer_context(model) -> tuple[intnet.IntLayer, intnet.IntLayer, intnet.IntLayer]:
+    """The model's context as integer layers ``(ctx, ep0, ep1)`` (built once per model)."""
+    layers = _CTX_CACHE.get(model)
+    if layers is None:
+        layers = _CTX_CACHE[model] = _build_context(model)
+    return layers
+
+
+def _build_context(model) -> tuple[intnet.IntLayer, intnet.IntLayer, intnet.IntLayer]:
+    from leechcodec.models import RAW_BOUND
+
+    cm = model.context
+    hi = (1 << (HIDDEN_CLAMP_BITS + HIDDEN_BITS)) - 1
+    raw_bound = int(RAW_BOUND) << HIDDEN_BITS
+    scale = model.latent_codec.gain_step / model.quantizer.scale  # s/√32 in float64, as the float model divides
+
+    def layer(mod, weight, *, relu, in_bits, out_bits, in_bound, lo, hi_):
+        return intnet.quantize_layer(
+            weight, mod.bias.detach().float().numpy(), transposed=False, stride=1, padding=mod.padding[0],
+            output_padding=0, relu=relu, in_bits=in_bits, out_bits=out_bits, in_bound=in_bound, lo=lo, hi=hi_)
+
+    ctx = layer(cm.ctx, cm.ctx.weight.detach().double().numpy() * scale, relu=False, in_bits=0,
+                out_bits=HIDDEN_BITS, in_bound=CTX_IN_BOUND, lo=-hi, hi_=hi)
+    ep0 = layer(cm.ep[0], cm.ep[0].weight.detach().float().numpy(), relu=True, in_bits=HIDDEN_BITS,
+                out_bits=HIDDEN_BITS, in_bound=max(hi, raw_bound), lo=0, hi_=hi)
+    out_bits = model.latent_codec.out_bits
+    ep1 = layer(cm.ep[2], cm.ep[2].weight.detach().float().numpy(), relu=False, in_bits=HIDDEN_BITS,
+                out_bits=out_bits, in_bound=hi, lo=-_OUT_CLAMP, hi_=_OUT_CLAMP)
+    return ctx, ep0, ep1
+
+
+def _raw_input(raw, out_bits: int, xp):
+    """The h_s output (``out_bits`` fractional bits) as ep[0] reads it: HIDDEN_BITS, ±RAW_BOUND."""
+    from leechcodec.models import RAW_BOUND
+
+    shift = out_bits - HIDDEN_BITS
+    bound = int(RAW_BOUND) << HIDDEN_BITS
+    return xp.clip((raw + (1 << (shift - 1))) >> shift, -bound, bound)
+
+
+def context_correction(model, raw: np.ndarray, y_int: np.ndarray) -> np.ndarray:
+    """The context's correction ``(P, h, w)`` int64 (``out_bits`` fractional bits) from the h_s
+    output ``raw`` ``(P, h, w)`` int64 and the anchors' ``Ŷ = ĝ·v`` ``(C, h, w)`` int64 (non-anchors
+    0): the numpy specification; it is added to ``raw`` at the non-anchors."""
+    ctx, ep0, ep1 = integer_context(model)
+    r = _raw_input(np.asarray(raw, dtype=np.int64), model.latent_codec.out_bits, np).astype(np.float64)
+    c = intnet.layer_forward(y_int, ctx)
+    hidden = intnet.layer_forward(np.concatenate([r, c]), ep0)
+    return intnet.layer_forward(hidden, ep1).astype(np.int64)
+
+
+@torch.no_grad()
+def context_correction_torch(model, raw: np.ndarray, y_int: np.ndarray, device: str | torch.device = "cpu"
+                             ) -> np.ndarray:
+    """The same integers as :func:`context_correction`, computed with torch on ``device``."""
+    ctx, ep0, ep1 = integer_context(model)
+    r = _raw_input(torch.from_numpy(np.asarray(raw, dtype=np.int64)).to(device), model.latent_codec.out_bits, torch)
+    c = _torch_layer(torch.from_numpy(np.asarray(y_int, dtype=np.float64)).to(device), ctx)
+    hidden = _torch_layer(torch.cat([r.to(torch.float64), c]), ep0)
+    return _torch_layer(hidden, ep1).to(torch.int64).cpu().numpy()
+
+
+#: Halo of the context's tiles: its 5 × 5 layer reads 2 positions beyond a tile.
+CONTEXT_HALO = 2
+
+
+def context_tiles(model, raw: np.ndarray, y_int: np.ndarray, device: str | torch.device | None = None) -> np.ndarray:
+    """:func:`context_correction` (``device``: :func:`context_correction_torch`) over tiles of
+    the latent grid, so that memory is bounded by a tile; the same integers as the whole."""
+    _, h, w = raw.shape
+    ctx, ep0, _ = integer_context(model)
+    per = 8 * 4 * (raw.shape[0] + ctx.weight.shape[1] + 2 * ctx.out_channels + ep0.out_channels)
+    side = max(1, math.isqrt(TILE_BYTES // per) - 2 * CONTEXT_HALO)
+    out = np.empty_like(raw, dtype=np.int64)
+    for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(h, w, side, CONTEXT_HALO):
+        part_raw, part_y = raw[:, lo_r:hi_r, lo_c:hi_c], y_int[:, lo_r:hi_r, lo_c:hi_c]
+        part = (context_correction(model, part_raw, part_y) if device is None
+                else context_correction_torch(model, part_raw, part_y, device))
+        out[:, r0:r1, c0:c1] = part[:, r0 - lo_r : r1 - lo_r, c0 - lo_c : c1 - lo_c]
+    return out

@@ -378,20 +378,36 @@ class GainShapeLeech24Codec(Leech24Codec):
         codec._require_exact_profile(self.name, profile)
         idx = codec._token_indices(model, y)
         gains = codec._token_gains(model, y)
-        ai, bi, mu_idx, scale_idx = codec._gain_shape_params(model, sym, grid)
-        codec._code_gains(gains, mu_idx, scale_idx, enc, profile)
-        coded = gains > 0
-        codec._code_leech(idx[coded], ai[coded], bi[coded], enc, profile)
+        if model.context is None:
+            codec._code_gain_shape(gains, idx, codec._gain_shape_params(model, sym, grid), enc, profile)
+            return
+        # checkerboard: the anchors with the hyperprior's parameters, then the rest with the context's
+        raw = codec._gain_shape_raw(model, sym, grid)
+        anchors = codec._anchor_tokens(self.config.tokens, grid)
+        first = codec._gain_shape_tokens(model, raw)
+        codec._code_gain_shape(gains[anchors], idx[anchors], tuple(p[anchors] for p in first), enc, profile)
+        second = codec._context_params(model, raw, idx, gains, anchors)
+        codec._code_gain_shape(gains[~anchors], idx[~anchors], tuple(p[~anchors] for p in second), enc, profile)
 
     def decode(self, model, sym, profile, grid, dec, prior_device):
         from leechcodec import coding as codec
 
         codec._require_exact_profile(self.name, profile)
-        ai, bi, mu_idx, scale_idx = codec._gain_shape_params(model, sym, grid, prior_device)
-        gains = codec._decode_gains(mu_idx, scale_idx, dec, profile)
-        coded = gains > 0
-        idx = np.zeros(len(gains), dtype=np.int64)
-        idx[coded] = codec._decode_leech(ai[coded], bi[coded], dec, profile)
+        if model.context is None:
+            params = codec._gain_shape_params(model, sym, grid, prior_device)
+            gains, idx = codec._decode_gain_shape(params, dec, profile)
+        else:
+            raw = codec._gain_shape_raw(model, sym, grid, prior_device)
+            anchors = codec._anchor_tokens(self.config.tokens, grid)
+            first = codec._gain_shape_tokens(model, raw)
+            gains = np.zeros(int(anchors.size), dtype=np.int64)
+            idx = np.zeros_like(gains)
+            gains[anchors], idx[anchors] = codec._decode_gain_shape(tuple(p[anchors] for p in first), dec, profile)
+            second = codec._context_params(model, raw, idx, gains, anchors, prior_device)
+            gains[~anchors], idx[~anchors] = codec._decode_gain_shape(tuple(p[~anchors] for p in second), dec,
+                                                                      profile)
+            params = tuple(np.where(anchors.reshape((-1,) + (1,) * (f.ndim - 1)), f, s) for f, s in zip(first, second))
+        ai, bi, mu_idx, scale_idx = params
         k = model.config.tokens
         unit = model.quantizer.dequantize(torch.from_numpy(idx).reshape(1, k, *grid))
         g = torch.from_numpy(gains.astype(np.float32) * np.float32(self.gain_step)).reshape(1, k, 1, *grid)

@@ -239,6 +239,16 @@ class LeechCodecModel(nn.Module):
 
     gaussian_params = prior_params  # the scalar family's name for them
 
+    def quantize_latent(self, y: Tensor, z_hat: Tensor, training: bool):
+        """``(Quantized, prior parameters)`` of the latent ``y`` given ``ẑ``: the parameters
+        first where the family's quantizer reads them (scalar), the quantized latent first
+        where the context reads it (:class:`CheckerboardContext`)."""
+        if self.context is None:
+            params = self.prior_params(z_hat)
+            return self.latent_codec.quantize(self, y, params, training), params
+        q = self.latent_codec.quantize(self, y, None, training)  # the family does not read them (ModelConfig)
+        return q, self.prior_params(z_hat, q.y_hat)
+
     def tokens_of(self, t: Tensor) -> Tensor:
         """``(B, D·k, h, w)`` → ``(B, k·h·w, D)`` in the quantizer's token order."""
         bsz, c, h, w = t.shape
@@ -277,12 +287,7 @@ class LeechCodecModel(nn.Module):
         z = self.h_a(y)
         with _float32(z):
             z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
-        if self.context is None:
-            params = self.prior_params(z_hat)
-            q = self.latent_codec.quantize(self, y, params, self.training)
-        else:  # the family's quantizer does not read the parameters (ModelConfig)
-            q = self.latent_codec.quantize(self, y, None, self.training)
-            params = self.prior_params(z_hat, q.y_hat)
+        q, params = self.quantize_latent(y, z_hat, self.training)
         y_hat = q.y_hat
         if quant_mix < 1.0:
             y_hat = y_hat + (1.0 - quant_mix) * (self.latent_codec.unquantized(y) - y_hat).detach()

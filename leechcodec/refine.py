@@ -75,8 +75,7 @@ def rd_cost(model: LeechCodecModel, x: Tensor, y: Tensor, z: Tensor, lmbda: floa
     eb = model.entropy_bottleneck
     z_hat = _round_ste(z, eb.medians().detach().view(1, -1, 1, 1))
     hyper_bits = -torch.log2(eb.likelihood(z_hat)).sum()
-    params = model.prior_params(z_hat)
-    q = model.latent_codec.quantize(model, y, params, training=False)
+    q, params = model.quantize_latent(y, z_hat, training=False)
     y_hat = q.y_hat
     bits = model.latent_codec.bits(model, q.rate_input, params).sum()
     x_hat = model.g_s(y_hat)[..., :height, :width]

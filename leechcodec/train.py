@@ -562,8 +562,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--gain-frac-bits", type=int, default=0,
                    help="leech24gs: the gain's step is 2^-N of the token norm (0: integer gains)")
     p.add_argument("--context", choices=CONTEXTS, default="",
-                   help="context model: none (default) or checkerboard (leech24gs; no coder yet: trains and "
-                        "estimates the rate)")
+                   help="context model: none (default) or checkerboard (leech24gs: the anchors of a checkerboard "
+                        "first, the rest with their parameters corrected from the anchors)")
     p.add_argument("--gain-noise", action="store_true",
                    help="leech24gs: the gain's training rate sees ‖t‖ + uniform noise instead of the "
                         "straight-through rounded gain")

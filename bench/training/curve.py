@@ -67,9 +67,10 @@ def measure(state: dict, images: list[Path], progress=None) -> dict:
 def estimate(state: dict, images: list[Path], progress=None) -> dict:
     """The same means as :func:`measure` from the float model instead of real files: bpp the
     rate its prior estimates (tokens under the exact prior, ẑ under the factorized density),
-    PSNR and MS-SSIM of its reconstruction rounded to 8 bits. For a model the coder cannot
-    code yet (a context model); a coded model's real numbers differ from these by the coder's
-    tables and the integer prior (``add --estimate`` on a coded model measures by how much)."""
+    PSNR and MS-SSIM of its reconstruction rounded to 8 bits: what training's validation
+    reports, without the coder. Real files differ from these by the coder's tables, the
+    integer prior and the container (``add`` and ``add --estimate`` of one checkpoint measure
+    by how much)."""
     import torch
 
     from leechcodec.bench.metrics import ms_ssim_rgb, psnr_rgb
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--label", default=None, help="the curve's name in plots (default: λ = its λ)")
     a.add_argument("--estimate", action="store_true",
                    help="the float model's estimated rate and its reconstruction instead of real files "
-                        "(for models the coder cannot code yet, e.g. a context model)")
+                        "(what training's validation reports; a curve file holds one kind)")
     c = sub.add_parser("against", help="PSNR of every point minus other result curves' at the same bpp")
     c.add_argument("curve", type=Path)
     c.add_argument("--refs", type=Path, required=True, help="folder of harness results")

@@ -1,5 +1,5 @@
 """The checkerboard context model (leechcodec.models.CheckerboardContext): what it reads, how
-it starts, that it trains, and that the coder refuses it until its exact path exists."""
+it starts, that it trains, and its exact coding path (leechcodec.intprior, two passes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from leechcodec.models import CheckerboardContext, LeechCodecModel, ModelConfig, anchor_mask
+from leechcodec.models import CheckerboardContext, LeechCodecModel, ModelConfig, anchor_mask, pad_to_multiple
+
+from ..conftest import random_image
 
 SMALL = dict(quantizer="leech24gs", tokens=2, channels=16, hyper_channels=16)
 
@@ -99,15 +101,151 @@ def test_training_moves_the_context():
     assert model.context.ep[-1].weight.abs().sum() > 0
 
 
-def test_the_coder_refuses_a_context_model():
-    from leechcodec import coding
+def _coded_model(seed: int = 7, ep_std: float = 0.05) -> LeechCodecModel:
+    """A small context model with live tokens (gains of a few units, some 0) and a context
+    that is not zero, so the second pass's parameters differ from the first's."""
+    model = _model(seed, context="checkerboard")
+    with torch.no_grad():
+        for t, factor in enumerate((15.0, 5.0)):  # token 0 with gains around 0 and 1, token 1 larger
+            model.g_a[-1].weight[24 * t : 24 * (t + 1)].div_(factor)
+            model.g_a[-1].bias[24 * t : 24 * (t + 1)].div_(factor)
+        m, k = model.config.latent_channels, model.config.tokens
+        model.h_s[-1].bias[: 2 * m].normal_(0, 0.5)
+        model.h_s[-1].bias[2 * m : 2 * m + k].fill_(2.0)
+        model.h_s[-1].bias[2 * m + k :].fill_(1.5)
+        torch.nn.init.normal_(model.context.ep[-1].weight, std=ep_std)
+    model.entropy_bottleneck.update(force=True)  # the hyper-latent's CDF tables (api.compress builds them too)
+    return model
 
-    model = _model(0, context="checkerboard")
-    rgb = np.zeros((64, 64, 3), np.uint8)
-    with pytest.raises(NotImplementedError, match="no coder yet"):
-        coding.encode(model, rgb)
-    with pytest.raises(NotImplementedError, match="no coder yet"):
-        coding.decode(model, [b"", b""], 64, 64, 64, 64, 3)
+
+def _reconstruction(model, rgb: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, 16)
+        y_hat = model.latent_codec.quantize(model, model.g_a(x), None, False).y_hat
+        x_hat = model.g_s(y_hat)
+    h, w = rgb.shape[:2]
+    return (x_hat[0, :, :h, :w].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _inputs(model, seed: int, grid=(6, 10)):
+    """An integer h_s output and anchor latents Ŷ = ĝ·v of random tokens (non-anchors 0)."""
+    from leechcodec.leech_search import leech_codewords_torch
+
+    rng = np.random.default_rng(seed)
+    k, p = model.config.tokens, model.latent_codec.param_channels(model.config)
+    raw = rng.integers(-(3 << 16), 3 << 16, size=(p, *grid))
+    gains = rng.integers(0, 8, size=(k, *grid)) * anchor_mask(*grid)[0].numpy()
+    codes = leech_codewords_torch(torch.from_numpy(rng.integers(0, 196560, size=k * grid[0] * grid[1]))).numpy()
+    y_int = (codes.reshape(k, *grid, 24) * gains[..., None]).transpose(0, 3, 1, 2).reshape(24 * k, *grid)
+    return raw, y_int.astype(np.int64)
+
+
+def test_the_integer_context_follows_the_float_context():
+    """The exact correction (numpy spec) against the float layers on the same inputs; torch
+    and tiles give the same integers as the spec."""
+    from leechcodec import intprior
+
+    model = _coded_model()
+    raw, y_int = _inputs(model, 0)
+    exact = intprior.context_correction(model, raw, y_int)
+    with torch.no_grad():
+        cm = model.context
+        y_hat = torch.from_numpy(y_int).float()[None] * model.latent_codec.gain_step / model.quantizer.scale
+        r = torch.from_numpy(raw).double()[None] / 2**16
+        c = cm.ctx(y_hat)
+        float_delta = cm.ep(torch.cat([r.float().clamp(-128, 128), c], 1))[0].double().numpy()
+    assert np.abs(float_delta).max() > 0.05
+    np.testing.assert_allclose(exact / 2**16, float_delta, atol=2e-3)
+    assert np.array_equal(intprior.context_correction_torch(model, raw, y_int), exact)
+
+
+def test_context_tiles_equal_the_whole(monkeypatch):
+    from leechcodec import intprior
+
+    model = _coded_model()
+    raw, y_int = _inputs(model, 1, grid=(9, 13))
+    whole = intprior.context_correction(model, raw, y_int)
+    monkeypatch.setattr(intprior, "TILE_BYTES", 1)  # 1 × 1 tiles, each with its halo of 2
+    assert np.array_equal(intprior.context_tiles(model, raw, y_int), whole)
+    assert np.array_equal(intprior.context_tiles(model, raw, y_int, "cpu"), whole)
+
+
+def test_round_trip_and_rate_of_a_context_model():
+    """Files decode to the model's own reconstruction; the second pass uses other parameters
+    than the first; the coder's bits follow the model's rate."""
+    from leechcodec import api
+    from leechcodec.bitstream import container
+
+    model = _coded_model()
+    for size in [(1, 1), (17, 33), (70, 129)]:
+        rgb = random_image(*size, seed=size[0])
+        assert np.array_equal(api.decompress(api.compress(rgb, model), model), _reconstruction(model, rgb)), size
+    rgb = random_image(128, 192, seed=7)
+    enc = model.compress(rgb)
+    image, params = model.decompress(enc.chunks, enc.height, enc.width, enc.padded_height, enc.padded_width,
+                                     container.PROFILE_DEFAULT)
+    assert np.array_equal(image, _reconstruction(model, rgb))
+    gains = params["gains"]
+    assert len(np.unique(gains)) >= 3 and (gains == 0).any()
+    with torch.no_grad():
+        x = pad_to_multiple(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255, 64)
+        out = model(x)
+        base = _coded_model()
+        base.context = None  # the same weights without the context
+        out_base = base(x)
+    model_bits = float(out.token_bits[0])
+    assert enc.ideal_bits - enc.hyper_ideal_bits == pytest.approx(model_bits, rel=0.05)
+    assert float(out_base.token_bits[0]) != pytest.approx(model_bits, rel=1e-3)  # the context moved the rate
+
+
+def test_a_zero_context_codes_what_the_hyperprior_codes():
+    """With ep's output at zero the two passes use the hyperprior's parameters: the same
+    information and the same image as the model without a context (bytes differ: order)."""
+    from leechcodec import api
+
+    model = _coded_model(ep_std=0.0)
+    rgb = random_image(70, 129, seed=3)
+    a = model.compress(rgb)
+    base = LeechCodecModel(ModelConfig(**SMALL)).eval()
+    base.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("context.")})
+    b = base.compress(rgb)
+    assert a.ideal_bits == pytest.approx(b.ideal_bits, rel=1e-12)
+    assert np.array_equal(api.decompress(api.compress(rgb, model), model), api.decompress(api.compress(rgb, base), base))
+
+
+_FRESH = """
+import hashlib, sys, numpy as np, torch
+torch.set_num_threads(int(sys.argv[3]))
+from leechcodec import api
+from leechcodec.models import LeechCodecModel, ModelConfig
+state = torch.load(sys.argv[2], weights_only=False)
+model = LeechCodecModel(ModelConfig(**state["config"])).eval()
+model.load_state_dict(state["weights"])
+out = api.decompress(open(sys.argv[1], "rb").read(), model)
+print(hashlib.sha256(np.ascontiguousarray(out).tobytes()).hexdigest())
+"""
+
+
+def test_fresh_processes_with_other_thread_counts_decode_a_context_model_the_same(tmp_path):
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from leechcodec import api
+
+    model = _coded_model()
+    rgb = random_image(96, 80, seed=11)
+    data = api.compress(rgb, model)
+    (tmp_path / "x.lq").write_bytes(data)
+    torch.save({"config": model.config.to_dict(), "weights": model.state_dict()}, tmp_path / "m.pt")
+    here = hashlib.sha256(np.ascontiguousarray(api.decompress(data, model)).tobytes()).hexdigest() + "\n"
+    outs = set()
+    for threads in (1, 2):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        outs.add(subprocess.run([sys.executable, "-c", _FRESH, str(tmp_path / "x.lq"), str(tmp_path / "m.pt"),
+                                 str(threads)], capture_output=True, text=True, check=True, env=env).stdout)
+    assert outs == {here}
 
 
 def test_context_module_shapes():

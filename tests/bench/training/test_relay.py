@@ -236,5 +236,6 @@ def test_from_zoo_continues_a_released_models_budget(packed, tmp_path, monkeypat
     assert train.main([*flags, "--context", "checkerboard", "--out", str(tmp_path / "r4"), "--steps", "5"]) == 0
     trained = torch.load(ctx, weights_only=False)
     assert trained["step"] == 5 and trained["model"]["context.ep.2.weight"].any()
-    with pytest.raises(ValueError, match="no coder yet"):
-        export_checkpoint(ctx, "tinyctx", 1, zoo)
+    export_checkpoint(ctx, "tinyctx", 1, zoo)
+    _, released_ctx = load_model("tinyctx", 1)
+    assert released_ctx.config.context == "checkerboard"
