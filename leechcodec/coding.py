@@ -70,6 +70,14 @@ says otherwise.
    tokens with ``ĝ > 0``, in token order, code their shapes as in step 3. The decoder
    rebuilds ``ŷ = ĝ·s · v/√32`` (float32), ``s = 2^-gain_frac_bits`` the model's gain step
    (1 by default), and 0 where ``ĝ = 0``.
+6. Checkerboard context (gain–shape models with ``context = "checkerboard"``). The tokens at
+   the anchors, latent positions ``(i, j)`` with ``i + j`` even, are coded first, as in step 5
+   (gains, then the shapes of those with ``ĝ > 0``, token order restricted to the anchors),
+   with the parameters of the integer h_s output ``out``. Then the integer context of
+   :mod:`leechcodec.intprior` reads the anchors' ``ĝ·v`` (integers; 0 elsewhere) and ``out``
+   and gives a correction ``Δ`` with the same 16 fractional bits; the other tokens are coded
+   the same way with the parameters of ``out + Δ`` (the sum in int64, then step 5's rounding
+   and clamps).
 
 The ANS stream holds the groups in that order (decode order); chunk 0 of the container is
 the hyper stream, chunk 1 the token (scalar: latent) stream.
