@@ -139,6 +139,8 @@ def _conv_acc(x: np.ndarray, layer: IntLayer) -> np.ndarray:
     acc[:] = layer.bias[:, None]
     for ty in range(k):
         for tx in range(k):
+            if not taps[ty, tx].any():  # a tap of zero weights adds nothing (the checkerboard's context)
+                continue
             tap = np.ascontiguousarray(xp[:, ty : ty + s * (ho - 1) + 1 : s, tx : tx + s * (wo - 1) + 1 : s])
             acc += taps[ty, tx] @ tap.reshape(c, -1)
     return acc.reshape(-1, ho, wo)

@@ -173,6 +173,8 @@ def _torch_layer(x: Tensor, layer: intnet.IntLayer) -> Tensor:
         acc = torch.from_numpy(layer.bias).to(dev)[:, None].repeat(1, ho * wo)
         for ty in range(k):
             for tx in range(k):
+                if not layer.weight[:, :, ty, tx].any():  # adds nothing, as in the numpy spec
+                    continue
                 tap = xp[:, ty : ty + s * (ho - 1) + 1 : s, tx : tx + s * (wo - 1) + 1 : s].reshape(c, -1)
                 acc += w[:, :, ty, tx] @ tap
         acc = acc.reshape(-1, ho, wo)
@@ -204,7 +206,8 @@ def hyper_synthesis_torch(model, z_int: np.ndarray, device: str | torch.device =
 # |Ŷ| ≤ 63·4, and folds s/√32 into the first layer's weights (float64 product, rounded to
 # float32 like every weight; both IEEE-exact operations). Its layers:
 #
-# - ctx (5 × 5, no ReLU): Ŷ with the non-anchors zeroed → HIDDEN_BITS, clamped to ±2**24;
+# - ctx (5 × 5, no ReLU): Ŷ with the non-anchors zeroed → HIDDEN_BITS, clamped to ±2**24; its
+#   taps at even offsets (they read only non-anchors from a non-anchor) are zero and skipped;
 # - ep[0] (1 × 1, ReLU) on the h_s output rounded half up from out_bits to HIDDEN_BITS and
 #   clamped to ±RAW_BOUND (the float model clamps it there too), then ctx's output;
 # - ep[2] (1 × 1) → the family's out_bits, the correction added to the h_s output at the
@@ -235,14 +238,24 @@ def _build_context(model) -> tuple[intnet.IntLayer, intnet.IntLayer, intnet.IntL
             weight, mod.bias.detach().float().numpy(), transposed=False, stride=1, padding=mod.padding[0],
             output_padding=0, relu=relu, in_bits=in_bits, out_bits=out_bits, in_bound=in_bound, lo=lo, hi=hi_)
 
-    ctx = layer(cm.ctx, cm.ctx.weight.detach().double().numpy() * scale, relu=False, in_bits=0,
-                out_bits=HIDDEN_BITS, in_bound=CTX_IN_BOUND, lo=-hi, hi_=hi)
+    w = cm.ctx.weight.detach().double().numpy() * scale
+    k = w.shape[-1]
+    dy, dx = np.indices((k, k)) - k // 2
+    w = w * ((dy + dx) % 2 == 1)  # the taps at even offsets read non-anchors, which are 0: dropped
+    ctx = layer(cm.ctx, w, relu=False, in_bits=0, out_bits=HIDDEN_BITS, in_bound=CTX_IN_BOUND, lo=-hi, hi_=hi)
     ep0 = layer(cm.ep[0], cm.ep[0].weight.detach().float().numpy(), relu=True, in_bits=HIDDEN_BITS,
                 out_bits=HIDDEN_BITS, in_bound=max(hi, raw_bound), lo=0, hi_=hi)
     out_bits = model.latent_codec.out_bits
     ep1 = layer(cm.ep[2], cm.ep[2].weight.detach().float().numpy(), relu=False, in_bits=HIDDEN_BITS,
                 out_bits=out_bits, in_bound=hi, lo=-_OUT_CLAMP, hi_=_OUT_CLAMP)
     return ctx, ep0, ep1
+
+
+def _anchors(grid, origin: tuple[int, int]) -> np.ndarray:
+    """``(h, w)`` float64 1 at the anchors (``i + j`` even on the whole latent grid), 0 elsewhere,
+    of a part of the grid whose first row and column are ``origin``."""
+    i, j = np.indices(tuple(grid))
+    return ((i + j + origin[0] + origin[1]) % 2 == 0).astype(np.float64)
 
 
 def _raw_input(raw, out_bits: int, xp):
@@ -254,24 +267,28 @@ def _raw_input(raw, out_bits: int, xp):
     return xp.clip((raw + (1 << (shift - 1))) >> shift, -bound, bound)
 
 
-def context_correction(model, raw: np.ndarray, y_int: np.ndarray) -> np.ndarray:
+def context_correction(model, raw: np.ndarray, y_int: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The context's correction ``(P, h, w)`` int64 (``out_bits`` fractional bits) from the h_s
-    output ``raw`` ``(P, h, w)`` int64 and the anchors' ``Ŷ = ĝ·v`` ``(C, h, w)`` int64 (non-anchors
-    0): the numpy specification; it is added to ``raw`` at the non-anchors."""
+    output ``raw`` ``(P, h, w)`` int64 and ``Ŷ = ĝ·v`` ``(C, h, w)`` int64, of which only the anchors
+    are read: the numpy specification. It is added to ``raw`` at the non-anchors (its values
+    at the anchors are not used, and are not the float layers' there: the taps that only
+    anchors read are dropped). ``origin``: the grid position of the arrays' first row and
+    column (a tile's)."""
     ctx, ep0, ep1 = integer_context(model)
     r = _raw_input(np.asarray(raw, dtype=np.int64), model.latent_codec.out_bits, np).astype(np.float64)
-    c = intnet.layer_forward(y_int, ctx)
+    c = intnet.layer_forward(y_int * _anchors(y_int.shape[1:], origin), ctx)
     hidden = intnet.layer_forward(np.concatenate([r, c]), ep0)
     return intnet.layer_forward(hidden, ep1).astype(np.int64)
 
 
 @torch.no_grad()
-def context_correction_torch(model, raw: np.ndarray, y_int: np.ndarray, device: str | torch.device = "cpu"
-                             ) -> np.ndarray:
+def context_correction_torch(model, raw: np.ndarray, y_int: np.ndarray, device: str | torch.device = "cpu",
+                             origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The same integers as :func:`context_correction`, computed with torch on ``device``."""
     ctx, ep0, ep1 = integer_context(model)
     r = _raw_input(torch.from_numpy(np.asarray(raw, dtype=np.int64)).to(device), model.latent_codec.out_bits, torch)
-    c = _torch_layer(torch.from_numpy(np.asarray(y_int, dtype=np.float64)).to(device), ctx)
+    y = torch.from_numpy(np.asarray(y_int, dtype=np.float64) * _anchors(y_int.shape[1:], origin)).to(device)
+    c = _torch_layer(y, ctx)
     hidden = _torch_layer(torch.cat([r.to(torch.float64), c]), ep0)
     return _torch_layer(hidden, ep1).to(torch.int64).cpu().numpy()
 
@@ -290,7 +307,7 @@ def context_tiles(model, raw: np.ndarray, y_int: np.ndarray, device: str | torch
     out = np.empty_like(raw, dtype=np.int64)
     for r0, r1, c0, c1, lo_r, hi_r, lo_c, hi_c in tiles(h, w, side, CONTEXT_HALO):
         part_raw, part_y = raw[:, lo_r:hi_r, lo_c:hi_c], y_int[:, lo_r:hi_r, lo_c:hi_c]
-        part = (context_correction(model, part_raw, part_y) if device is None
-                else context_correction_torch(model, part_raw, part_y, device))
+        part = (context_correction(model, part_raw, part_y, (lo_r, lo_c)) if device is None
+                else context_correction_torch(model, part_raw, part_y, device, (lo_r, lo_c)))
         out[:, r0:r1, c0:c1] = part[:, r0 - lo_r : r1 - lo_r, c0 - lo_c : c1 - lo_c]
     return out
