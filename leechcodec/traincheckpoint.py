@@ -57,7 +57,8 @@ def state_sha256(state: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for name, value in state.items():
         h.update(name.encode())
-        h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        # reshape(-1): a channels-last 1 × 1 kernel counts as contiguous with a last stride ≠ 1
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

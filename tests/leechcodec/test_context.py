@@ -256,3 +256,15 @@ def test_context_module_shapes():
     ctx = CheckerboardContext(48, 100, 96)
     out = ctx(torch.zeros(2, 100, 4, 6), torch.zeros(2, 48, 4, 6))
     assert out.shape == (2, 100, 4, 6)
+
+
+def test_a_channels_last_context_model_checkpoints():
+    """Training runs channels-last, where ep's 1 × 1 kernels count as contiguous with a last
+    stride ≠ 1: the checkpoint hash (traincheckpoint.state_sha256) reads them in any layout."""
+    from leechcodec.traincheckpoint import state_sha256
+
+    model = _model(0, context="checkerboard")
+    plain = state_sha256(model.state_dict())
+    model.to(memory_format=torch.channels_last)
+    assert model.context.ep[0].weight.stride(-1) != 1
+    assert state_sha256(model.state_dict()) == plain
