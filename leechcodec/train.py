@@ -131,6 +131,7 @@ class TrainConfig:
     fused_adam: str = "auto"  # fused Adam: "auto" (CUDA: on), "on", "off"
     legacy_step: bool = False  # the old training step (to measure it; see leechcodec.trainstep)
     gain_noise: bool = False  # gain–shape: the gain's rate sees additive uniform noise, not the rounded gain
+    context_lr_scale: float = 1.0  # the context model's learning rate relative to --lr
 
 
 def rank_seed(seed: int, rank: int) -> int | list[int]:
@@ -331,7 +332,8 @@ def _setup(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device, amp: 
     if device.type == "cuda" and not options.legacy:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
     sampler = _sampler(cfg, rank, device, options.legacy)
-    step_fn = TrainStep(model, model, sampler, per_rank, cfg.lmbda, cfg.lr, device, amp, options, world)
+    step_fn = TrainStep(model, model, sampler, per_rank, cfg.lmbda, cfg.lr, device, amp, options, world,
+                        lr_scales={"context.": cfg.context_lr_scale} if cfg.context_lr_scale != 1.0 else None)
     val = []
     if rank == 0 and cfg.val_dir:
         val = [np.asarray(Image.open(p).convert("RGB")) for p in list_images(cfg.val_dir)[: cfg.val_images]]
@@ -564,6 +566,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--context", choices=CONTEXTS, default="",
                    help="context model: none (default) or checkerboard (leech24gs: the anchors of a checkerboard "
                         "first, the rest with their parameters corrected from the anchors)")
+    p.add_argument("--context-lr-scale", type=float, default=1.0,
+                   help="the context model's learning rate relative to --lr (a context added to trained "
+                        "weights starts from scratch)")
     p.add_argument("--gain-noise", action="store_true",
                    help="leech24gs: the gain's training rate sees ‖t‖ + uniform noise instead of the "
                         "straight-through rounded gain")
@@ -580,7 +585,7 @@ def run(args: argparse.Namespace) -> int:
                       ckpt_every=args.ckpt_every, device=args.device, amp=args.amp, log_every=args.log_every,
                       ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, channels_last=args.channels_last,
                       compile=args.compile, fused_adam=args.fused_adam, legacy_step=args.legacy_step,
-                      gain_noise=args.gain_noise)
+                      gain_noise=args.gain_noise, context_lr_scale=args.context_lr_scale)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,
                        channels=args.channels, hyper_channels=args.hyper_channels,
                        gain_frac_bits=args.gain_frac_bits, context=args.context)

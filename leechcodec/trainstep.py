@@ -120,7 +120,8 @@ class TrainStep:
     batches; see the module docstring."""
 
     def __init__(self, model: LeechCodecModel, net: torch.nn.Module, sampler, batch: int, lmbda: float,
-                 lr: float, device: torch.device, amp: str, options: StepOptions, world: int = 1) -> None:
+                 lr: float, device: torch.device, amp: str, options: StepOptions, world: int = 1,
+                 lr_scales: dict[str, float] | None = None) -> None:
         self.model, self.net, self.sampler, self.batch, self.lmbda = model, net, sampler, batch, lmbda
         self.device, self.options, self.world = device, options, world
         self.distributed = world > 1
@@ -128,7 +129,14 @@ class TrainStep:
         self.aux_params = [p for n, p in model.named_parameters() if n in aux_names]
         self.main_params = [p for n, p in model.named_parameters() if n not in aux_names]
         fused = {"fused": True} if options.fused else {}
-        self.opt = torch.optim.Adam(self.main_params, lr=lr, **fused)
+        # lr_scales: parameters whose names start with a prefix train at that multiple of lr
+        scales = lr_scales or {}
+        groups: dict[float, list] = {}
+        for n, p in model.named_parameters():
+            if n not in aux_names:
+                groups.setdefault(next((v for k, v in scales.items() if n.startswith(k)), 1.0), []).append(p)
+        self.opt = torch.optim.Adam([{"params": ps, "lr": lr * f, "lr_scale": f} for f, ps in groups.items()],
+                                    lr=lr, **fused)
         self.aux_opt = torch.optim.Adam(self.aux_params, lr=1e-3, **fused)
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
         self.autocast = torch.autocast(device.type, dtype=AMP_DTYPES[amp]) if amp != "off" else nullcontext()
@@ -140,7 +148,7 @@ class TrainStep:
 
     def set_lr(self, lr: float) -> None:
         for group in self.opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
 
     def __call__(self, quant_mix: float = 1.0) -> None:
         """One optimizer step; its loss, bpp, MSE and aux loss are added to the device sums."""

@@ -233,9 +233,13 @@ def test_from_zoo_continues_a_released_models_budget(packed, tmp_path, monkeypat
     assert train.state_sha256(own) == train.state_sha256(released.state_dict())
     assert not cstate["model"]["context.ep.2.weight"].any() and cstate["model"]["context.ctx.weight"].any()
     assert train.main([*flags, "--out", str(tmp_path / "r4"), "--steps", "5"]) == 1  # another configuration
-    assert train.main([*flags, "--context", "checkerboard", "--out", str(tmp_path / "r4"), "--steps", "5"]) == 0
+    assert train.main([*flags, "--context", "checkerboard", "--context-lr-scale", "10", "--out", str(tmp_path / "r4"),
+                       "--steps", "5"]) == 0
     trained = torch.load(ctx, weights_only=False)
     assert trained["step"] == 5 and trained["model"]["context.ep.2.weight"].any()
+    groups = trained["opt"]["param_groups"]  # the new context trains at 10 × the rest's rate
+    assert [g["lr_scale"] for g in groups] == [1.0, 10.0] and groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"])
+    assert len(groups[1]["params"]) == len([k for k in trained["model"] if k.startswith("context.")])
     export_checkpoint(ctx, "tinyctx", 1, zoo)
     _, released_ctx = load_model("tinyctx", 1)
     assert released_ctx.config.context == "checkerboard"
