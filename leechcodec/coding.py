@@ -74,7 +74,7 @@ says otherwise.
    the anchors, latent positions ``(i, j)`` with ``i + j`` even, are coded first, as in step 5
    (gains, then the shapes of those with ``ĝ > 0``, token order restricted to the anchors),
    with the parameters of the integer h_s output ``out``. Then the integer context of
-   :mod:`leechcodec.intprior` reads the anchors' ``ĝ·v`` (integers; 0 elsewhere) and ``out``
+   :mod:`leechcodec.intprior` reads the anchors' ``ĝ·v`` and ``ĝ`` (integers; 0 elsewhere) and ``out``
    and gives a correction ``Δ`` with the same 16 fractional bits; the other tokens are coded
    the same way with the parameters of ``out + Δ`` (the sum in int64, then step 5's rounding
    and clamps).
@@ -606,7 +606,7 @@ def _anchor_tokens(k: int, grid: tuple[int, int]) -> np.ndarray:
 def _context_params(model: LeechCodecModel, raw: np.ndarray, idx: np.ndarray, gains: np.ndarray,
                     anchors: np.ndarray, device: str | None = None) -> tuple[np.ndarray, ...]:
     """The second pass's parameters, token order: the h_s output plus the integer context's
-    correction (:func:`leechcodec.intprior.context_tiles`) from the anchors' ``Ŷ = ĝ·v``."""
+    correction (:func:`leechcodec.intprior.context_tiles`) from the anchors' ``Ŷ = ĝ·v`` and ``ĝ``."""
     from leechcodec.leech_search import leech_codewords_torch
 
     k, dim = model.config.tokens, model.quantizer.dim
@@ -614,6 +614,7 @@ def _context_params(model: LeechCodecModel, raw: np.ndarray, idx: np.ndarray, ga
     g = np.where(anchors, gains, 0)
     codes = leech_codewords_torch(torch.from_numpy(np.where(anchors, idx, 0))).numpy().astype(np.int64)
     y_int = (codes * g[:, None]).reshape(k, *grid, dim).transpose(0, 3, 1, 2).reshape(k * dim, *grid)
+    y_int = np.concatenate([y_int, g.reshape(k, *grid)])
     return _gain_shape_tokens(model, raw + intprior.context_tiles(model, raw, y_int, device))
 
 

@@ -202,11 +202,12 @@ def hyper_synthesis_torch(model, z_int: np.ndarray, device: str | torch.device =
 # ---------------------------------------------------------------------------------------------
 #
 # The context's float layers read ŷ = ĝ·s·v/√32 (ĝ the gain level, s the gain step, v the
-# Leech codeword's integer coordinates). The integer version reads Ŷ = ĝ·v, integers with
-# |Ŷ| ≤ 63·4, and folds s/√32 into the first layer's weights (float64 product, rounded to
-# float32 like every weight; both IEEE-exact operations). Its layers:
+# Leech codeword's integer coordinates) and the tokens' gains ‖ŷ_t‖ = ĝ·s. The integer
+# version reads Ŷ = ĝ·v and ĝ, integers with |Ŷ| ≤ 63·4, and folds s/√32 and s into the first
+# layer's weights (float64 products, rounded to float32 like every weight; IEEE-exact
+# operations). Its layers:
 #
-# - ctx (5 × 5, no ReLU): Ŷ with the non-anchors zeroed → HIDDEN_BITS, clamped to ±2**24; its
+# - ctx (5 × 5, no ReLU): [Ŷ, ĝ] with the non-anchors zeroed → HIDDEN_BITS, clamped to ±2**24; its
 #   taps at even offsets (they read only non-anchors from a non-anchor) are zero and skipped;
 # - ep[0] (1 × 1, ReLU) on the h_s output rounded half up from out_bits to HIDDEN_BITS and
 #   clamped to ±RAW_BOUND (the float model clamps it there too), then ctx's output;
@@ -238,7 +239,10 @@ def _build_context(model) -> tuple[intnet.IntLayer, intnet.IntLayer, intnet.IntL
             weight, mod.bias.detach().float().numpy(), transposed=False, stride=1, padding=mod.padding[0],
             output_padding=0, relu=relu, in_bits=in_bits, out_bits=out_bits, in_bound=in_bound, lo=lo, hi=hi_)
 
-    w = cm.ctx.weight.detach().double().numpy() * scale
+    w = cm.ctx.weight.detach().double().numpy()
+    c = model.config.latent_channels
+    w[:, :c] *= scale  # the tokens' ĝ·v → ŷ
+    w[:, c:] *= model.latent_codec.gain_step  # their ĝ → ‖ŷ_t‖
     k = w.shape[-1]
     dy, dx = np.indices((k, k)) - k // 2
     w = w * ((dy + dx) % 2 == 1)  # the taps at even offsets read non-anchors, which are 0: dropped
@@ -269,8 +273,8 @@ def _raw_input(raw, out_bits: int, xp):
 
 def context_correction(model, raw: np.ndarray, y_int: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The context's correction ``(P, h, w)`` int64 (``out_bits`` fractional bits) from the h_s
-    output ``raw`` ``(P, h, w)`` int64 and ``Ŷ = ĝ·v`` ``(C, h, w)`` int64, of which only the anchors
-    are read: the numpy specification. It is added to ``raw`` at the non-anchors (its values
+    output ``raw`` ``(P, h, w)`` int64 and ``[Ŷ, ĝ]`` ``(C + k, h, w)`` int64 (``Ŷ = ĝ·v`` per token
+    channel, then the k gains), of which only the anchors are read: the numpy specification. It is added to ``raw`` at the non-anchors (its values
     at the anchors are not used, and are not the float layers' there: the taps that only
     anchors read are dropped). ``origin``: the grid position of the arrays' first row and
     column (a tile's)."""

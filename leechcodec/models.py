@@ -151,15 +151,18 @@ class CheckerboardContext(nn.Module):
     The anchors (:func:`anchor_mask`) are coded first with the hyperprior's parameters
     alone. Every other position then adds a correction computed from the decoded anchors:
     ``ctx``, a 5 × 5 convolution of ``ŷ`` with the non-anchors zeroed (so it reads only
-    anchors: the 4 nearest, then the next ring), and ``ep``, two 1 × 1 layers on that and the
-    hyperprior's own output (clamped to ±:data:`RAW_BOUND`). Both passes run over the whole latent at once, so decoding stays
+    anchors: the 4 nearest, then the next ring) of ``ŷ`` and of its tokens' gains ``‖ŷ_t‖``
+    (a sign-free view of the local energy, which a linear layer of ``ŷ`` alone cannot form),
+    and ``ep``, two 1 × 1 layers on that and the hyperprior's own output (clamped to
+    ±:data:`RAW_BOUND`). Both passes run over the whole latent at once, so decoding stays
     parallel. ``ep``'s last layer starts at zero: a hyperprior model's weights load into a
     context model and code exactly as before until training moves it.
     """
 
-    def __init__(self, latent_channels: int, param_channels: int, hidden: int) -> None:
+    def __init__(self, latent_channels: int, tokens: int, param_channels: int, hidden: int) -> None:
         super().__init__()
-        self.ctx = nn.Conv2d(latent_channels, hidden, 5, padding=2)
+        self.tokens = tokens
+        self.ctx = nn.Conv2d(latent_channels + tokens, hidden, 5, padding=2)
         self.ep = nn.Sequential(nn.Conv2d(param_channels + hidden, hidden, 1), nn.ReLU(inplace=True),
                                 nn.Conv2d(hidden, param_channels, 1))
         nn.init.zeros_(self.ep[-1].weight)
@@ -168,8 +171,10 @@ class CheckerboardContext(nn.Module):
     def forward(self, raw: Tensor, y_hat: Tensor) -> Tensor:
         """h_s output ``raw`` ``(B, P, h, w)`` and ``ŷ`` ``(B, C, h, w)`` → the parameters of every
         position ``(B, P, h, w)``: ``raw`` at the anchors, ``raw`` plus the correction elsewhere."""
-        anchors = anchor_mask(*y_hat.shape[-2:], device=y_hat.device)
-        c = self.ctx(y_hat * anchors.to(y_hat.dtype))
+        bsz, ch, h, w = y_hat.shape
+        anchors = anchor_mask(h, w, device=y_hat.device)
+        gains = y_hat.detach().reshape(bsz, self.tokens, ch // self.tokens, h, w).square().sum(2).sqrt()
+        c = self.ctx(torch.cat([y_hat, gains.to(y_hat.dtype)], 1) * anchors.to(y_hat.dtype))
         delta = self.ep(torch.cat([raw.clamp(-RAW_BOUND, RAW_BOUND), c.to(raw.dtype)], 1))
         return torch.where(anchors, raw, raw + delta)
 
@@ -205,7 +210,8 @@ class LeechCodecModel(nn.Module):
         )
         self.entropy_bottleneck = EntropyBottleneck(nh)
         #: The context model (``config.context``), or None for the hyperprior alone.
-        self.context = (CheckerboardContext(m, latent_codec_class(config.quantizer).param_channels(config), 2 * m)
+        self.context = (CheckerboardContext(m, config.tokens, latent_codec_class(config.quantizer).param_channels(config),
+                                            2 * m)
                         if config.context == "checkerboard" else None)
         #: The quantizer family (:mod:`leechcodec.latent_codecs`); its modules are registered
         #: here under their state-dict names (``quantizer``, ``gaussian_conditional``).
