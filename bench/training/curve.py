@@ -190,13 +190,16 @@ def plot_curve(curves: Path | list[Path], out: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[2].axhline(0.0, color="0.4", lw=0.8)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[1].get_legend_handles_labels()  # below the panels: the curves fill them
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
     cfg = records[0]["model_config"]
     kinds = {r.get("estimated", False) for r in records}
     kind = "real files" if kinds == {False} else "estimated (dashed)" if kinds == {True} else "real files, estimated dashed"
     fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}: {kind}, "
                  f"{len(records[0]['images'])} images of {Path(records[0]['data_dir']).name}")
-    fig.tight_layout()
+    rows = -(-len(labels) // 3)
+    fig.set_size_inches(14, 3.8 + 0.22 * rows)
+    fig.tight_layout(rect=(0, 0.06 * rows, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
