@@ -40,9 +40,9 @@ def _load_state(source: Path) -> dict:
     return torch.load(source, map_location="cpu", weights_only=False)
 
 
-def measure(state: dict, images: list[Path], progress=None) -> dict:
-    """Mean whole-file bpp, PSNR (dB) and MS-SSIM of ``state``'s model over ``images``."""
-    from leechcodec import api
+def _means(state: dict, images: list[Path], progress, code) -> dict:
+    """Mean bpp, PSNR (dB) and MS-SSIM over ``images`` of ``code(model, rgb) -> (bpp, image)``
+    with ``state``'s model."""
     from leechcodec.bench.metrics import ms_ssim_rgb, psnr_rgb
     from leechcodec.bench.runner import load_rgb
     from leechcodec.models import LeechCodecModel, ModelConfig
@@ -53,15 +53,25 @@ def measure(state: dict, images: list[Path], progress=None) -> dict:
     bpp, psnr, msssim = [], [], []
     for path in images:
         rgb = load_rgb(path)
-        data = api.compress(rgb, model, name="curve", lmbda=state["train_config"]["lmbda"])
-        out = api.decompress(data, model)
-        bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
+        rate, out = code(model, rgb)
+        bpp.append(rate)
         psnr.append(psnr_rgb(rgb, out))
         msssim.append(ms_ssim_rgb(rgb, out))
         if progress is not None:
             progress.update(1)
     return {"bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
             "ms_ssim": float(np.mean(msssim)) if None not in msssim else None}
+
+
+def measure(state: dict, images: list[Path], progress=None) -> dict:
+    """Mean whole-file bpp, PSNR (dB) and MS-SSIM of ``state``'s model over ``images``."""
+    from leechcodec import api
+
+    def real(model, rgb):
+        data = api.compress(rgb, model, name="curve", lmbda=state["train_config"]["lmbda"])
+        return 8 * len(data) / (rgb.shape[0] * rgb.shape[1]), api.decompress(data, model)
+
+    return _means(state, images, progress, real)
 
 
 def estimate(state: dict, images: list[Path], progress=None) -> dict:
@@ -73,28 +83,17 @@ def estimate(state: dict, images: list[Path], progress=None) -> dict:
     by how much)."""
     import torch
 
-    from leechcodec.bench.metrics import ms_ssim_rgb, psnr_rgb
-    from leechcodec.bench.runner import load_rgb
-    from leechcodec.models import LeechCodecModel, ModelConfig, pad_to_multiple
+    from leechcodec.models import pad_to_multiple
 
-    model = LeechCodecModel(ModelConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
-    model.eval()
-    bpp, psnr, msssim = [], [], []
-    for path in images:
-        rgb = load_rgb(path)
+    def floated(model, rgb):
         h, w = rgb.shape[:2]
         x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
             out = model(pad_to_multiple(x, model.stride))
         x_hat = out.x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        bpp.append(float(out.token_bits.sum() + out.hyper_bits.sum()) / (h * w))
-        psnr.append(psnr_rgb(rgb, x_hat))
-        msssim.append(ms_ssim_rgb(rgb, x_hat))
-        if progress is not None:
-            progress.update(1)
-    return {"bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
-            "ms_ssim": float(np.mean(msssim)) if None not in msssim else None}
+        return float(out.token_bits.sum() + out.hyper_bits.sum()) / (h * w), x_hat
+
+    return _means(state, images, progress, floated)
 
 
 #: The reference codecs a point is compared with by default (harness result files in ``--refs``).

@@ -27,6 +27,12 @@ def _checkpoint(path, step: int, seed: int = 0, cfg: ModelConfig = CFG):
     return path
 
 
+def _model_of(ckpt, cfg: ModelConfig) -> LeechCodecModel:
+    model = LeechCodecModel(cfg)
+    model.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
+    return model.eval()
+
+
 def _reference(path, images: list[str], bpp: list[float], psnr: list[float]):
     points = [{"bpp": b, "psnr_rgb": p, "ms_ssim_rgb": None} for b, p in zip(bpp, psnr)]
     path.write_text(json.dumps({"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
@@ -44,10 +50,7 @@ def test_a_point_is_the_real_codec_on_every_image(image_folder, tmp_path):
     out = tmp_path / "curve.json"
     point = curve.add_point(ckpt, image_folder, out, refs)
 
-    state = torch.load(ckpt, weights_only=False)
-    model = LeechCodecModel(CFG)
-    model.load_state_dict(state["model"])
-    model.eval()
+    model = _model_of(ckpt, CFG)
     bpp, psnr = [], []
     for name in ("a.png", "b.png"):
         rgb = load_rgb(image_folder / name)
@@ -103,8 +106,8 @@ def test_against_other_curves_without_coding_again(image_folder, tmp_path, capsy
 
 
 def test_an_estimated_point_is_the_float_models_rate_and_image(image_folder, tmp_path):
-    """``--estimate`` measures what the float model says (for models without a coder): the
-    prior's bits and the rounded reconstruction, close to the real file; kinds never mix."""
+    """``--estimate`` measures what the float model says: the prior's bits and the rounded
+    reconstruction, close to the real file; kinds never mix."""
     cfg = ModelConfig(quantizer="leech24gs", tokens=1, channels=8, hyper_channels=8, context="checkerboard")
     ckpt = _checkpoint(tmp_path / "c.pt", step=10, cfg=cfg)
     out = tmp_path / "est.json"
@@ -112,10 +115,7 @@ def test_an_estimated_point_is_the_float_models_rate_and_image(image_folder, tmp
     record = json.loads(out.read_text())
     assert record["estimated"] is True and record["model_config"]["context"] == "checkerboard"
 
-    state = torch.load(ckpt, weights_only=False)
-    model = LeechCodecModel(cfg)
-    model.load_state_dict(state["model"])
-    model.eval()
+    model = _model_of(ckpt, cfg)
     bpp, psnr = [], []
     for name in ("a.png", "b.png"):
         rgb = load_rgb(image_folder / name)
