@@ -79,22 +79,36 @@ def process_parser(prog: str, description: str, out_name: str) -> argparse.Argum
     return p
 
 
+#: The options a record's ``settings`` repeat.
+SETTING_KEYS = ("rounds", "steps", "warmup", "family", "config", "batch", "crop", "compile", "threads", "data")
+
+
+def run_rounds(args: argparse.Namespace, variants: dict[str, dict]) -> dict[str, list[dict]]:
+    """``--rounds`` rounds, each one :func:`_one` process per variant in turn (label → its
+    keyword arguments), so that a shared machine's load falls on all alike; label → its runs."""
+    runs: dict[str, list[dict]] = {label: [] for label in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.rounds):
+            for label, kwargs in variants.items():
+                r = _one(args=args, folder=Path(tmp), i=i, label=label, **kwargs)
+                runs[label].append(r)
+                print(f"round {i + 1} {label}: {r['step_ms']:.0f} ms/step (CPU {r['cpu_ms']:.0f} ms), "
+                      f"{r['minflt_per_step']:.0f} page faults/step", flush=True)
+    return runs
+
+
+def medians(runs: dict[str, list[dict]], metrics: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Label → the median of each of ``metrics`` over its runs."""
+    return {k: {m: statistics.median(r[m] for r in rs) for m in metrics} for k, rs in runs.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = process_parser("python -m leechcodec.bench.micro.bench_heap", __doc__.splitlines()[0],
                           "bench_heap_cpu.json").parse_args(argv)
-    runs: dict[str, list[dict]] = {k: [] for k in POLICIES}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.rounds):
-            for policy in POLICIES:
-                r = _one(policy, args, Path(tmp), i)
-                runs[policy].append(r)
-                print(f"round {i + 1} {policy}: {r['step_ms']:.0f} ms/step (CPU {r['cpu_ms']:.0f} ms), "
-                      f"{r['minflt_per_step']:.0f} page faults/step", flush=True)
-    med = {k: {m: statistics.median(r[m] for r in runs[k]) for m in ("step_ms", "cpu_ms", "minflt_per_step")}
-           for k in POLICIES}
+    runs = run_rounds(args, {policy: {"policy": policy} for policy in POLICIES})
+    med = medians(runs, ("step_ms", "cpu_ms", "minflt_per_step"))
     record = {"schema": "leechcodec.bench.heap", "schema_version": 1, "cpu_count": os.cpu_count(),
-              "settings": {k: getattr(args, k) for k in ("rounds", "steps", "warmup", "family", "config", "batch",
-                                                          "crop", "compile", "threads", "data")},
+              "settings": {k: getattr(args, k) for k in SETTING_KEYS},
               "runs": runs, "median": med,
               "glibc_over_keep": round(med["glibc"]["step_ms"] / med["keep"]["step_ms"], 3),
               "glibc_over_keep_cpu": round(med["glibc"]["cpu_ms"] / med["keep"]["cpu_ms"], 3)}

@@ -17,12 +17,9 @@ time (wall and CPU) and the ratios of the medians against ``PASSIVE``.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import tempfile
-from pathlib import Path
 
-from leechcodec.bench.micro.bench_heap import _one, process_parser
+from leechcodec.bench.micro.bench_heap import SETTING_KEYS, medians, process_parser, run_rounds
 from leechcodec.bench.results import write_record
 
 __all__ = ["POLICIES", "main"]
@@ -34,17 +31,11 @@ POLICIES = {"passive": "PASSIVE", "default": None, "active": "ACTIVE"}
 def main(argv: list[str] | None = None) -> int:
     args = process_parser("python -m leechcodec.bench.micro.bench_omp", __doc__.splitlines()[0],
                           "bench_omp_cpu.json").parse_args(argv)
-    runs: dict[str, list[dict]] = {k: [] for k in POLICIES}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.rounds):
-            for label, value in POLICIES.items():
-                r = _one("keep", args, Path(tmp), i, env={"OMP_WAIT_POLICY": value}, label=label)
-                runs[label].append(r)
-                print(f"round {i + 1} {label}: {r['step_ms']:.0f} ms/step (CPU {r['cpu_ms']:.0f} ms)", flush=True)
-    med = {k: {m: statistics.median(r[m] for r in runs[k]) for m in ("step_ms", "cpu_ms")} for k in POLICIES}
+    runs = run_rounds(args, {label: {"policy": "keep", "env": {"OMP_WAIT_POLICY": value}}
+                             for label, value in POLICIES.items()})
+    med = medians(runs, ("step_ms", "cpu_ms"))
     record = {"schema": "leechcodec.bench.omp", "schema_version": 1, "cpu_count": os.cpu_count(),
-              "settings": {k: getattr(args, k) for k in ("rounds", "steps", "warmup", "family", "config", "batch",
-                                                          "crop", "compile", "threads", "data")},
+              "settings": {k: getattr(args, k) for k in SETTING_KEYS},
               "policies": POLICIES, "runs": runs, "median": med,
               "passive_over": {k: round(med["passive"]["step_ms"] / med[k]["step_ms"], 3) for k in POLICIES}}
     write_record(args.out, record)
