@@ -599,22 +599,21 @@ def _gain_shape_tokens(model: LeechCodecModel, raw: np.ndarray) -> tuple[np.ndar
 
 def _anchor_tokens(k: int, grid: tuple[int, int]) -> np.ndarray:
     """``(k·h'·w',)`` bool, token order: the tokens at the checkerboard's anchors (``i + j`` even)."""
-    rows, cols = np.indices(grid)
-    return np.broadcast_to((rows + cols) % 2 == 0, (k, *grid)).reshape(-1)
+    return np.broadcast_to(intprior.anchors(grid), (k, *grid)).reshape(-1)
 
 
 def _context_params(model: LeechCodecModel, raw: np.ndarray, idx: np.ndarray, gains: np.ndarray,
-                    anchors: np.ndarray, device: str | None = None) -> tuple[np.ndarray, ...]:
+                    device: str | None = None) -> tuple[np.ndarray, ...]:
     """The second pass's parameters, token order: the h_s output plus the integer context's
-    correction (:func:`leechcodec.intprior.context_tiles`) from the anchors' ``Ŷ = ĝ·v`` and ``ĝ``."""
+    correction (:func:`leechcodec.intprior.context_tiles`) from the anchors' ``Ŷ = ĝ·v`` and ``ĝ``
+    (the correction reads the anchors only; other tokens' values do not matter)."""
     from leechcodec.leech_search import leech_codewords_torch
 
     k, dim = model.config.tokens, model.quantizer.dim
     grid = raw.shape[1:]
-    g = np.where(anchors, gains, 0)
-    codes = leech_codewords_torch(torch.from_numpy(np.where(anchors, idx, 0))).numpy().astype(np.int64)
-    y_int = (codes * g[:, None]).reshape(k, *grid, dim).transpose(0, 3, 1, 2).reshape(k * dim, *grid)
-    y_int = np.concatenate([y_int, g.reshape(k, *grid)])
+    codes = leech_codewords_torch(torch.from_numpy(idx)).numpy().astype(np.int64)
+    y_int = (codes * gains[:, None]).reshape(k, *grid, dim).transpose(0, 3, 1, 2).reshape(k * dim, *grid)
+    y_int = np.concatenate([y_int, gains.reshape(k, *grid)])
     return _gain_shape_tokens(model, raw + intprior.context_tiles(model, raw, y_int, device))
 
 

@@ -36,7 +36,8 @@ from leechcodec.latent_codecs import LATENT_CODECS
 from leechcodec.tiling import tiles
 
 __all__ = ["Z_BITS", "HIDDEN_BITS", "HIDDEN_CLAMP_BITS", "OUT_BITS", "integer_hyper_synthesis", "z_integers",
-           "integer_context", "context_correction", "context_correction_torch", "context_tiles", "CTX_IN_BOUND",
+           "integer_context", "context_correction", "context_correction_torch", "context_tiles", "anchors",
+           "CTX_IN_BOUND",
            "hyper_synthesis", "hyper_synthesis_tiles", "hyper_synthesis_torch", "TILE_BYTES"]
 
 Z_BITS = 8
@@ -255,11 +256,11 @@ def _build_context(model) -> tuple[intnet.IntLayer, intnet.IntLayer, intnet.IntL
     return ctx, ep0, ep1
 
 
-def _anchors(grid, origin: tuple[int, int]) -> np.ndarray:
-    """``(h, w)`` float64 1 at the anchors (``i + j`` even on the whole latent grid), 0 elsewhere,
-    of a part of the grid whose first row and column are ``origin``."""
+def anchors(grid, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """``(h, w)`` bool: the checkerboard's anchors (``i + j`` even on the whole latent grid) in a
+    part of the grid whose first row and column are ``origin``."""
     i, j = np.indices(tuple(grid))
-    return ((i + j + origin[0] + origin[1]) % 2 == 0).astype(np.float64)
+    return (i + j + origin[0] + origin[1]) % 2 == 0
 
 
 def _raw_input(raw, out_bits: int, xp):
@@ -274,13 +275,13 @@ def _raw_input(raw, out_bits: int, xp):
 def context_correction(model, raw: np.ndarray, y_int: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The context's correction ``(P, h, w)`` int64 (``out_bits`` fractional bits) from the h_s
     output ``raw`` ``(P, h, w)`` int64 and ``[Ŷ, ĝ]`` ``(C + k, h, w)`` int64 (``Ŷ = ĝ·v`` per token
-    channel, then the k gains), of which only the anchors are read: the numpy specification. It is added to ``raw`` at the non-anchors (its values
-    at the anchors are not used, and are not the float layers' there: the taps that only
-    anchors read are dropped). ``origin``: the grid position of the arrays' first row and
-    column (a tile's)."""
+    channel, then the k gains), of which only the anchors are read: the numpy specification.
+    It is added to ``raw`` at the non-anchors (its values at the anchors are not used, and are
+    not the float layers' there: the taps that only anchors read are dropped). ``origin``: the
+    grid position of the arrays' first row and column (a tile's)."""
     ctx, ep0, ep1 = integer_context(model)
     r = _raw_input(np.asarray(raw, dtype=np.int64), model.latent_codec.out_bits, np).astype(np.float64)
-    c = intnet.layer_forward(y_int * _anchors(y_int.shape[1:], origin), ctx)
+    c = intnet.layer_forward(y_int * anchors(y_int.shape[1:], origin), ctx)
     hidden = intnet.layer_forward(np.concatenate([r, c]), ep0)
     return intnet.layer_forward(hidden, ep1).astype(np.int64)
 
@@ -291,7 +292,7 @@ def context_correction_torch(model, raw: np.ndarray, y_int: np.ndarray, device: 
     """The same integers as :func:`context_correction`, computed with torch on ``device``."""
     ctx, ep0, ep1 = integer_context(model)
     r = _raw_input(torch.from_numpy(np.asarray(raw, dtype=np.int64)).to(device), model.latent_codec.out_bits, torch)
-    y = torch.from_numpy(np.asarray(y_int, dtype=np.float64) * _anchors(y_int.shape[1:], origin)).to(device)
+    y = torch.from_numpy(np.asarray(y_int, dtype=np.float64) * anchors(y_int.shape[1:], origin)).to(device)
     c = _torch_layer(y, ctx)
     hidden = _torch_layer(torch.cat([r.to(torch.float64), c]), ep0)
     return _torch_layer(hidden, ep1).to(torch.int64).cpu().numpy()

@@ -386,7 +386,7 @@ class GainShapeLeech24Codec(Leech24Codec):
         anchors = codec._anchor_tokens(self.config.tokens, grid)
         first = codec._gain_shape_tokens(model, raw)
         codec._code_gain_shape(gains[anchors], idx[anchors], tuple(p[anchors] for p in first), enc, profile)
-        second = codec._context_params(model, raw, idx, gains, anchors)
+        second = codec._context_params(model, raw, idx, gains)
         codec._code_gain_shape(gains[~anchors], idx[~anchors], tuple(p[~anchors] for p in second), enc, profile)
 
     def decode(self, model, sym, profile, grid, dec, prior_device):
@@ -403,7 +403,7 @@ class GainShapeLeech24Codec(Leech24Codec):
             gains = np.zeros(int(anchors.size), dtype=np.int64)
             idx = np.zeros_like(gains)
             gains[anchors], idx[anchors] = codec._decode_gain_shape(tuple(p[anchors] for p in first), dec, profile)
-            second = codec._context_params(model, raw, idx, gains, anchors, prior_device)
+            second = codec._context_params(model, raw, idx, gains, prior_device)
             gains[~anchors], idx[~anchors] = codec._decode_gain_shape(tuple(p[~anchors] for p in second), dec,
                                                                       profile)
             params = tuple(np.where(anchors.reshape((-1,) + (1,) * (f.ndim - 1)), f, s) for f, s in zip(first, second))

@@ -150,10 +150,10 @@ class CheckerboardContext(nn.Module):
 
     The anchors (:func:`anchor_mask`) are coded first with the hyperprior's parameters
     alone. Every other position then adds a correction computed from the decoded anchors:
-    ``ctx``, a 5 × 5 convolution of ``ŷ`` with the non-anchors zeroed (so it reads only
-    anchors: the 4 nearest, then the next ring) of ``ŷ`` and of its tokens' gains ``‖ŷ_t‖``
-    (a sign-free view of the local energy, which a linear layer of ``ŷ`` alone cannot form),
-    and ``ep``, two 1 × 1 layers on that and the hyperprior's own output (clamped to
+    ``ctx``, a 5 × 5 convolution of ``ŷ`` and of its tokens' gains ``‖ŷ_t‖`` (a sign-free view
+    of the local energy, which a linear layer of ``ŷ`` alone cannot form), both with the
+    non-anchors zeroed (so it reads only anchors: the 4 nearest, then the next ring), and
+    ``ep``, two 1 × 1 layers on that and the hyperprior's own output (clamped to
     ±:data:`RAW_BOUND`). Both passes run over the whole latent at once, so decoding stays
     parallel. ``ep``'s last layer starts at zero: a hyperprior model's weights load into a
     context model and code exactly as before until training moves it.
