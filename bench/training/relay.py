@@ -356,6 +356,7 @@ def cmd_run(args: argparse.Namespace, clock: Callable[[], float]) -> int:
         settings = {k: tc[k] for k in ("lmbda", "steps", "batch", "crop", "lr", "seed", "quant_warmup", "max_side",
                                         "lr_decay_from", "ckpt_every")}
         settings["gain_noise"] = tc.get("gain_noise", False)
+        settings["context_lr_scale"] = tc.get("context_lr_scale", 1.0)
     else:
         model, settings = new_run_config(args, device.type)
         model_cfg = ModelConfig(**model)

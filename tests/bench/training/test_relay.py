@@ -240,6 +240,9 @@ def test_from_zoo_continues_a_released_models_budget(packed, tmp_path, monkeypat
     groups = trained["opt"]["param_groups"]  # the new context trains at 10 × the rest's rate
     assert [g["lr_scale"] for g in groups] == [1.0, 10.0] and groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"])
     assert len(groups[1]["params"]) == len([k for k in trained["model"] if k.startswith("context.")])
+    # a relay window resumes it with the context's own learning rate (its Adam groups load)
+    assert _run(["--pack", str(packed), "--out", str(tmp_path / "leg4"), "--run-dir", str(tmp_path / "r4"),
+                 "--minutes", "1e6"]) == 0
     export_checkpoint(ctx, "tinyctx", 1, zoo)
     _, released_ctx = load_model("tinyctx", 1)
     assert released_ctx.config.context == "checkerboard"
