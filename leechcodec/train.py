@@ -25,6 +25,8 @@ Logging, checkpoints and stopping
     point M minutes after the last one. ``--time-limit S`` stops the run, with a checkpoint,
     at the first log point S seconds after it started: the same command resumes it later,
     on this machine or another (:mod:`leechcodec.bench.training.relay` carries runs between machines).
+    ``--stop-at N`` stops, with a checkpoint, at step N while the learning rate keeps the
+    schedule of ``--steps``: a segment (other crops, another λ) ends where another run's did.
 
 Several processes (DDP)
     Launched by torchrun (``WORLD_SIZE`` > 1), every process joins ``torch.distributed``
@@ -126,6 +128,7 @@ class TrainConfig:
     log_every: int | None = None  # steps per log record; None: 1 on CPU, DEVICE_LOG_EVERY on CUDA
     ckpt_minutes: float | None = None  # also checkpoint when this much time has passed since the last one
     time_limit: float | None = None  # seconds: stop (with a checkpoint) at the first log point after this
+    stop_at: int | None = None  # stop (with a checkpoint) at this step; the schedule stays that of ``steps``
     channels_last: str = "auto"  # "auto" (CUDA: on), "on", "off"
     compile: str = "auto"  # torch.compile the transforms: "auto" (CUDA: on), "on", "off"
     fused_adam: str = "auto"  # fused Adam: "auto" (CUDA: on), "on", "off"
@@ -484,14 +487,15 @@ def _loop(run: _Run, logs: _Log, clock: Callable[[], float], deadline: float | N
     cfg, step_fn = run.cfg, run.step_fn
     ckpt_s = cfg.ckpt_minutes * 60 if cfg.ckpt_minutes else None
     mark = last_ckpt = clock()
-    while run.step < cfg.steps:
+    end = cfg.steps if cfg.stop_at is None else min(cfg.steps, cfg.stop_at)
+    while run.step < end:
         step_fn.set_lr(learning_rate(cfg, run.step))
         mix = quant_mix(cfg, run.step)
         step_fn(mix)
         run.step += 1
         step = run.step
-        val_step = bool(cfg.val_dir) and (step % cfg.val_every == 0 or step == cfg.steps)
-        if not (step % run.log_every == 0 or step % cfg.ckpt_every == 0 or step == cfg.steps or val_step):
+        val_step = bool(cfg.val_dir) and (step % cfg.val_every == 0 or step == end)
+        if not (step % run.log_every == 0 or step % cfg.ckpt_every == 0 or step == end or val_step):
             continue
         # A log point (the same steps on every rank): rank 0's clock decides for all.
         now, n = clock(), step_fn.pending
@@ -501,7 +505,7 @@ def _loop(run: _Run, logs: _Log, clock: Callable[[], float], deadline: float | N
         run.elapsed += clock() - mark
         if run.is_main:
             logs.write(_record(run, means, mix, n, val_step), n)
-        if step % cfg.ckpt_every == 0 or step == cfg.steps or timed_ckpt or stop:
+        if step % cfg.ckpt_every == 0 or step == end or timed_ckpt or stop:
             _save(run, on_checkpoint)
             last_ckpt = clock()
         mark = clock()
@@ -552,6 +556,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="also write a checkpoint when this many minutes have passed since the last one")
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds: stop with a checkpoint at the first log point after this (resume later)")
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="stop with a checkpoint at this step; the learning-rate schedule stays that of --steps "
+                        "(to end a segment where another run's did, and go on with other crops or λ)")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="weights and activations in NHWC (auto: on CUDA)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
@@ -583,7 +590,8 @@ def run(args: argparse.Namespace) -> int:
                       seed=args.seed, max_side=args.max_side,
                       val_dir=args.val_dir, val_images=args.val_images, val_every=args.val_every,
                       ckpt_every=args.ckpt_every, device=args.device, amp=args.amp, log_every=args.log_every,
-                      ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, channels_last=args.channels_last,
+                      ckpt_minutes=args.ckpt_minutes, time_limit=args.time_limit, stop_at=args.stop_at,
+                      channels_last=args.channels_last,
                       compile=args.compile, fused_adam=args.fused_adam, legacy_step=args.legacy_step,
                       gain_noise=args.gain_noise, context_lr_scale=args.context_lr_scale)
     mcfg = ModelConfig(quantizer=args.quantizer, tokens=args.tokens, bsq_dim=args.bsq_dim,

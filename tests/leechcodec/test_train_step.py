@@ -191,6 +191,21 @@ def test_time_limit_flag_stops_with_a_checkpoint(image_folder, tmp_path):
     assert 0 < state["step"] < 50 and state["train_config"]["time_limit"] == 35.0
 
 
+def test_stop_at_ends_a_segment_on_the_full_schedule(image_folder, tmp_path):
+    """``stop_at`` stops at that step with a checkpoint; the learning rate still follows the
+    schedule of ``steps`` (a cool-down in the second half), so going on to the end equals
+    one uninterrupted run."""
+    torch.set_num_threads(1)
+    full = _train(image_folder, tmp_path / "full", 6, lr_decay_from=0.5)
+    part = _train(image_folder, tmp_path / "seg", 6, lr_decay_from=0.5, stop_at=4)
+    assert part["step"] == 4 and [r["step"] for r in _log(tmp_path / "seg")] == [1, 2, 3, 4]
+    assert train.state_sha256(part["model"]) != train.state_sha256(full["model"])
+    resumed = _train(image_folder, tmp_path / "seg", 6, lr_decay_from=0.5)
+    assert resumed["step"] == 6
+    assert train.state_sha256(resumed["model"]) == train.state_sha256(full["model"])
+    assert [s["step"] for s in resumed["segments"]] == [0, 4]
+
+
 def test_compile_failure_falls_back_to_eager(image_folder, tmp_path, monkeypatch, caplog):
     torch.set_num_threads(1)
     reference = _train(image_folder, tmp_path / "eager", 2)
