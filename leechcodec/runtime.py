@@ -22,9 +22,12 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["HEAP_HELP", "TRAINING_COMMANDS", "configure_environment", "keep_freed_memory", "set_heap", "set_threads"]
+__all__ = ["HEAP_HELP", "HEAP_POLICIES", "TRAINING_COMMANDS", "add_heap_argument", "configure_environment",
+           "keep_freed_memory", "set_heap", "set_threads"]
 
-#: ``--heap`` of the trainer, the relay and bench_train (:func:`set_heap`).
+#: ``--heap``'s choices (:func:`set_heap`); the first is the default.
+HEAP_POLICIES = ("keep", "glibc")
+#: ``--heap`` of the trainer, the relay and bench_train (:func:`add_heap_argument`).
 HEAP_HELP = ("memory the process frees: keep (default) keeps it mapped for the next step (glibc: no "
              "trimming, no fresh mmap below 32 MiB; far fewer page faults); glibc leaves the C library's defaults")
 
@@ -64,9 +67,17 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
+def add_heap_argument(parser, note: str = "") -> None:
+    """Add ``--heap`` (:data:`HEAP_POLICIES`, default ``keep``) to an argparse parser; ``note``
+    is appended to its help."""
+    parser.add_argument("--heap", choices=HEAP_POLICIES, default=HEAP_POLICIES[0], help=HEAP_HELP + note)
+
+
 def set_heap(policy: str) -> bool:
     """Apply ``--heap``: ``keep`` calls :func:`keep_freed_memory`, ``glibc`` changes nothing.
     Returns whether freed memory is now kept."""
+    if policy not in HEAP_POLICIES:
+        raise ValueError(f"unknown heap policy {policy!r}: expected one of {', '.join(HEAP_POLICIES)}")
     return policy == "keep" and keep_freed_memory()
 
 

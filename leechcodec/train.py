@@ -84,7 +84,7 @@ from PIL import Image
 from torch.nn.parallel import DistributedDataParallel
 
 from leechcodec.models import CONTEXTS, QUANTIZERS, LeechCodecModel, ModelConfig, pad_to_multiple
-from leechcodec.runtime import HEAP_HELP, set_heap, set_threads
+from leechcodec.runtime import add_heap_argument, set_heap, set_threads
 from leechcodec.traindata import (  # noqa: F401 — also this module's public names, as before
     IMAGE_SUFFIXES,
     CropSampler,
@@ -547,8 +547,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="autocast for the transforms (default: bf16 on CUDA, off on CPU); "
                         "quantizer, prior and EntropyBottleneck stay float32")
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads (per process)")
-    p.add_argument("--heap", choices=["keep", "glibc"], default="keep",
-                   help=HEAP_HELP)
+    add_heap_argument(p)
     p.add_argument("--no-resume", action="store_true", help="refuse to resume; start over")
     p.add_argument("--log-every", type=int, default=None,
                    help=f"steps per log record (their means); default 1 on CPU, {DEVICE_LOG_EVERY} on CUDA")

@@ -61,7 +61,7 @@ from torch import nn
 
 from leechcodec import quantizers
 from leechcodec.bench.results import write_record
-from leechcodec.runtime import HEAP_HELP
+from leechcodec.runtime import add_heap_argument
 from leechcodec.latent_codecs import LATENT_CODECS, Leech24Codec, ScalarCodec
 from leechcodec.models import LeechCodecModel, ModelConfig
 from leechcodec.quantizers import QuantizerOutput, normalize_tokens
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=None, help="override every configuration's batch")
     p.add_argument("--crop", type=int, default=None, help="override every configuration's crop")
     p.add_argument("--batches", type=int, nargs="*", default=[], help="batch sweep of the default Λ24 new step")
-    p.add_argument("--heap", choices=["keep", "glibc"], default="keep", help=HEAP_HELP + " (as leechcodec train)")
+    add_heap_argument(p, " (as leechcodec train)")
     p.add_argument("--amp", default=None, choices=["off", "bf16", "fp16"], help="new step (default: bf16 CUDA, off CPU)")
     p.add_argument("--old-amp", default="off", choices=["off", "bf16", "fp16"])
     p.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="new step (auto: on CUDA)")

@@ -72,7 +72,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leechcodec.runtime import HEAP_HELP
+from leechcodec.runtime import add_heap_argument
 from leechcodec.zoo import sha256_file
 
 __all__ = ["PART_BYTES", "pack", "split_checkpoint", "join_checkpoint", "load_checkpoint", "slim", "from_zoo",
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monoto
                         "what lets oneDNN use bf16 matrix units where the CPU has them)")
     r.add_argument("--log-every", type=int, default=None, help="steps per log record (default: 1 CPU, 100 CUDA)")
     r.add_argument("--threads", type=int, default=None)
-    r.add_argument("--heap", choices=["keep", "glibc"], default="keep", help=HEAP_HELP)
+    add_heap_argument(r)
     r.add_argument("--any-pack", action="store_true", help="resume with another pack than the run's")
     new = r.add_argument_group("a new run (a resumed run keeps its own)")
     for key, value in NEW_RUN.items():

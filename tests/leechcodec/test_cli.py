@@ -222,3 +222,23 @@ def test_grey_images_come_back_grey(tiny_zoo, tmp_path, capsys):
     Image.fromarray(random_image(40, 52)).save(colour)
     assert main(["encode", str(colour), str(rgb_lq), "--model", "tiny-leech"]) == 0
     assert container.peek_header(rgb_lq.read_bytes()).channel_mode == container.CHANNELS_RGB
+
+
+
+@pytest.mark.parametrize("argv", [["train", "--data", "d", "--out", "o"], ["relay", "run", "--pack", "p", "--out", "o",
+                                                                         "--minutes", "1"], ["bench_train"]])
+def test_heap_argument_is_one_definition(argv, capsys):
+    """The trainer, the relay and bench_train take the same ``--heap`` (runtime.add_heap_argument):
+    an unknown policy is refused before anything runs, naming the choices; so is it by set_heap."""
+    from leechcodec.bench.micro import bench_train
+    from leechcodec.bench.training import relay
+    from leechcodec.runtime import HEAP_POLICIES, set_heap
+
+    entry = {"train": lambda a: main(["train", *a]), "relay": relay.main, "bench_train": bench_train.main}[argv[0]]
+    with pytest.raises(SystemExit) as exc:
+        entry([*argv[1:], "--heap", "jemalloc"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "jemalloc" in err and all(p in err.split("choose from")[1] for p in HEAP_POLICIES)
+    with pytest.raises(ValueError, match="unknown heap policy"):
+        set_heap("jemalloc")
