@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["REFS", "measure", "estimate", "add_point", "plot_curve", "main"]
+__all__ = ["REFS", "float_code", "measure", "estimate", "add_point", "plot_curve", "main"]
 
 
 def _load_state(source: Path) -> dict:
@@ -74,26 +74,28 @@ def measure(state: dict, images: list[Path], progress=None) -> dict:
     return _means(state, images, progress, real)
 
 
-def estimate(state: dict, images: list[Path], progress=None) -> dict:
-    """The same means as :func:`measure` from the float model instead of real files: bpp the
-    rate its prior estimates (tokens under the exact prior, ẑ under the factorized density),
-    PSNR and MS-SSIM of its reconstruction rounded to 8 bits: what training's validation
-    reports, without the coder. Real files differ from these by the coder's tables, the
-    integer prior and the container (``add`` and ``add --estimate`` of one checkpoint measure
-    by how much)."""
+def float_code(model, rgb: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(bpp, image)`` of the float model on ``rgb`` (uint8 ``(H, W, 3)``): the rate its prior
+    estimates (tokens under the exact prior, ẑ under the factorized density) and its
+    reconstruction rounded to 8 bits."""
     import torch
 
     from leechcodec.models import pad_to_multiple
 
-    def floated(model, rgb):
-        h, w = rgb.shape[:2]
-        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-        with torch.no_grad():
-            out = model(pad_to_multiple(x, model.stride))
-        x_hat = out.x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        return float(out.token_bits.sum() + out.hyper_bits.sum()) / (h * w), x_hat
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        out = model(pad_to_multiple(x, model.stride))
+    x_hat = out.x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return float(out.token_bits.sum() + out.hyper_bits.sum()) / (h * w), x_hat
 
-    return _means(state, images, progress, floated)
+
+def estimate(state: dict, images: list[Path], progress=None) -> dict:
+    """The same means as :func:`measure` from the float model instead of real files
+    (:func:`float_code`): what training's validation reports, without the coder. Real files
+    differ from these by the coder's tables, the integer prior and the container (``add`` and
+    ``add --estimate`` of one checkpoint measure by how much)."""
+    return _means(state, images, progress, float_code)
 
 
 #: The reference codecs a point is compared with by default (harness result files in ``--refs``).
