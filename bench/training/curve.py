@@ -83,7 +83,7 @@ def float_code(model, rgb: np.ndarray) -> tuple[float, np.ndarray]:
     from leechcodec.models import pad_to_multiple
 
     h, w = rgb.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255  # a writable copy
     with torch.no_grad():
         out = model(pad_to_multiple(x, model.stride))
     x_hat = out.x_hat[0, :, :h, :w].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
