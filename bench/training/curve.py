@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["REFS", "float_code", "measure", "estimate", "add_point", "plot_curve", "main"]
+__all__ = ["REFS", "float_code", "measure", "estimate", "add_point", "plot_curve", "plot_title", "main"]
 
 
 def _load_state(source: Path) -> dict:
@@ -165,6 +165,21 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     return point
 
 
+def plot_title(records: list[dict]) -> str:
+    """The figure's title: every model configuration drawn (in order, once each), what kind of
+    points, and the images."""
+    models = []
+    for r in records:
+        cfg = r["model_config"]
+        text = f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}"
+        if text not in models:
+            models.append(text)
+    kinds = {r.get("estimated", False) for r in records}
+    kind = "real files" if kinds == {False} else "estimated (dashed)" if kinds == {True} else "real files, estimated dashed"
+    return (f"{'; '.join(models)}: {kind}, "
+            f"{len(records[0]['images'])} images of {Path(records[0]['data_dir']).name}")
+
+
 def plot_curve(curves: Path | list[Path], out: Path) -> None:
     """bpp, PSNR and PSNR minus optimized JPEG at the same bpp of every point against Gpixel
     seen, side by side; one line per curve file (a run and its branches at other λ)."""
@@ -193,11 +208,7 @@ def plot_curve(curves: Path | list[Path], out: Path) -> None:
     axes[2].axhline(0.0, color="0.4", lw=0.8)
     handles, labels = axes[1].get_legend_handles_labels()  # below the panels: the curves fill them
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
-    cfg = records[0]["model_config"]
-    kinds = {r.get("estimated", False) for r in records}
-    kind = "real files" if kinds == {False} else "estimated (dashed)" if kinds == {True} else "real files, estimated dashed"
-    fig.suptitle(f"{cfg['quantizer']}, {cfg['channels']} channels, k = {cfg['tokens']}: {kind}, "
-                 f"{len(records[0]['images'])} images of {Path(records[0]['data_dir']).name}")
+    fig.suptitle(plot_title(records))
     rows = -(-len(labels) // 3)
     fig.set_size_inches(14, 3.8 + 0.22 * rows)
     fig.tight_layout(rect=(0, 0.06 * rows, 1, 1))

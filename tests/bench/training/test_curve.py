@@ -138,3 +138,14 @@ def test_an_estimated_point_is_the_float_models_rate_and_image(image_folder, tmp
     with pytest.raises(ValueError, match="estimated points"):
         curve.add_point(tmp_path / "r.pt", image_folder, out)
     assert curve.main(["plot", str(tmp_path / "real.json"), str(out), "-o", str(tmp_path / "both.png")]) == 0
+
+
+def test_the_title_names_every_model_drawn():
+    def rec(quantizer, estimated=False):
+        return {"model_config": {"quantizer": quantizer, "channels": 128, "tokens": 8}, "estimated": estimated,
+                "images": ["a.png", "b.png"], "data_dir": "/data/kodak"}
+
+    assert curve.plot_title([rec("leech24gs"), rec("leech24gs")]) == \
+        "leech24gs, 128 channels, k = 8: real files, 2 images of kodak"
+    assert curve.plot_title([rec("leech24gs"), rec("scalar", True)]) == \
+        "leech24gs, 128 channels, k = 8; scalar, 128 channels, k = 8: real files, estimated dashed, 2 images of kodak"
