@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["REFS", "float_code", "measure", "estimate", "add_point", "plot_curve", "plot_title", "main"]
+__all__ = ["REFS", "load_state", "model_of", "float_code", "measure", "estimate", "add_point", "plot_curve",
+           "plot_title", "main"]
 
 
-def _load_state(source: Path) -> dict:
+def load_state(source: Path) -> dict:
+    """A checkpoint's state: a ``checkpoint.pt``, or a relay window's folder of checkpoint parts."""
     import torch
 
     if source.is_dir():
@@ -40,16 +42,22 @@ def _load_state(source: Path) -> dict:
     return torch.load(source, map_location="cpu", weights_only=False)
 
 
+def model_of(state: dict):
+    """A checkpoint's model (``model_config`` and ``model`` of its state), in eval mode."""
+    from leechcodec.models import LeechCodecModel, ModelConfig
+
+    model = LeechCodecModel(ModelConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
 def _means(state: dict, images: list[Path], progress, code) -> dict:
     """Mean bpp, PSNR (dB) and MS-SSIM over ``images`` of ``code(model, rgb) -> (bpp, image)``
     with ``state``'s model."""
     from leechcodec.bench.metrics import ms_ssim_rgb, psnr_rgb
     from leechcodec.bench.runner import load_rgb
-    from leechcodec.models import LeechCodecModel, ModelConfig
 
-    model = LeechCodecModel(ModelConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
-    model.eval()
+    model = model_of(state)
     bpp, psnr, msssim = [], [], []
     for path in images:
         rgb = load_rgb(path)
@@ -131,7 +139,7 @@ def add_point(source: Path, data_dir: Path, out: Path, refs: Path | None = None,
     from leechcodec.traincheckpoint import state_sha256
     from tqdm import tqdm
 
-    state = _load_state(source)
+    state = load_state(source)
     paths = list_images(data_dir)[:images]
     if not paths:
         raise ValueError(f"no images in {data_dir}")

@@ -35,16 +35,12 @@ __all__ = ["load", "losses", "main"]
 
 def load(source: str):
     """``(model, λ, label)`` of a zoo key (``name.qN``) or a checkpoint file (eval mode, float32)."""
-    import torch
-
-    from leechcodec.models import LeechCodecModel, ModelConfig
+    from leechcodec.bench.training.curve import load_state, model_of
 
     path = Path(source)
     if path.suffix == ".pt" or path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        model = LeechCodecModel(ModelConfig(**state["model_config"]))
-        model.load_state_dict(state["model"])
-        return model.eval(), float(state["train_config"]["lmbda"]), f"{source} (step {state['step']})"
+        state = load_state(path)
+        return model_of(state), float(state["train_config"]["lmbda"]), f"{source} (step {state['step']})"
     from leechcodec.zoo import entry_from_key, load_model
 
     entry = entry_from_key(source)
