@@ -9,7 +9,10 @@ is in the folder) and of the references JPEG 4:2:0 (libjpeg-turbo, optimized), W
   the same bpp (interpolated linearly in log bpp);
 - for a curve (a zoo family): BD-rate (PSNR and MS-SSIM) against each reference, and BD-PSNR
   (BD-rates over less than half of the union of the quality ranges are marked †, as in
-  ``leechcodec plot``), then every point as for a single-rate model.
+  ``leechcodec plot``), then every point as for a single-rate model;
+- for a gain–shape Λ24 curve whose scalar control (the same name with ``scalar`` for
+  ``leech24gs``: the same transforms, data, seed and budget) is a curve in the folder too:
+  BD-rate and BD-PSNR of the Λ24 curve against its control.
 
 Every number comes from the result files; the issue-15 targets are printed next to them.
 """
@@ -25,10 +28,21 @@ from leechcodec.bench.curves import Curve, curve_from_result
 from leechcodec.bench.sanity import metric_at
 from leechcodec.fileio import atomic_write_bytes
 
-__all__ = ["REFERENCES", "point_rows", "curve_rows", "report", "main"]
+__all__ = ["REFERENCES", "CONTROLS", "control_of", "point_rows", "curve_rows", "control_rows", "report", "main"]
 
 #: name -> label of the reference codecs (their result files beside ours).
 REFERENCES = {"jpeg420": "JPEG 4:2:0 (optimized)", "webp": "WebP", "hevc444": "HEVC 4:4:4"}
+#: quantizer family -> the family of its equal-budget control (a model's control has the same name
+#: with the family prefix swapped: ``leech24gs-n128-v1`` -> ``scalar-n128-v1``).
+CONTROLS = {"leech24gs": "scalar"}
+
+
+def control_of(name: str) -> str | None:
+    """The result name of ``name``'s equal-budget control, or None for a family without one."""
+    for family, control in CONTROLS.items():
+        if name == family or name.startswith(family + "-"):
+            return control + name[len(family):]
+    return None
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -62,6 +76,20 @@ def curve_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
     return rows
 
 
+def control_rows(pairs: list[tuple[Curve, Curve]]) -> list[str]:
+    """One row per (curve, its control): BD-rate on PSNR and MS-SSIM, and BD-PSNR, of the curve
+    against the control (negative BD-rate: the curve needs fewer bits)."""
+    rows = ["| model | against its control | BD-rate PSNR | BD-rate MS-SSIM | BD-PSNR |", "|---|---|---:|---:|---:|"]
+    for c, ctl in pairs:
+        cells = []
+        for metric in ("psnr", "ms_ssim_db"):
+            r = bd_rate(ctl, c, metric)
+            cells.append("n/a" if r.value is None else f"{r.value:+.1f} %{' †' if r.overlap < MIN_OVERLAP else ''}")
+        cells.append(_fmt(bd_psnr(ctl, c).value, " dB"))
+        rows.append(f"| {c.label} | {ctl.label} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def report(folder: Path, models: list[str] | None = None) -> str:
     """The markdown of ``standing.md`` for the result files in ``folder``."""
     refs = {name: curve_from_result(folder / f"{name}.json") for name in REFERENCES
@@ -72,11 +100,19 @@ def report(folder: Path, models: list[str] | None = None) -> str:
         from leechcodec.zoo import list_models
 
         models = sorted({e.name for e in list_models()})
-    curves = [curve_from_result(folder / f"{m}.json") for m in models if (folder / f"{m}.json").exists()]
-    if not curves:
+    named = {m: curve_from_result(folder / f"{m}.json") for m in models if (folder / f"{m}.json").exists()}
+    if not named:
         raise ValueError(f"none of {', '.join(models)} has a result file in {folder}")
+    curves = list(named.values())
     single = [c for c in curves if len(c.bpp) < 4]
     multi = [c for c in curves if len(c.bpp) >= 4]
+    pairs = []
+    for m, c in named.items():
+        ctl = control_of(m)
+        if len(c.bpp) >= 4 and ctl is not None and (folder / f"{ctl}.json").exists():
+            control = named.get(ctl) or curve_from_result(folder / f"{ctl}.json")
+            if len(control.bpp) >= 4:
+                pairs.append((c, control))
     out = [f"# Where we stand ({folder.name}, whole-file bpp, RGB PSNR)", "",
            "Made by `python -m leechcodec.bench.training.standing " + str(folder) + "` from the result files "
            "beside it; PSNR differences at the same bpp are interpolated linearly in log bpp, n/a outside "
@@ -90,6 +126,11 @@ def report(folder: Path, models: list[str] | None = None) -> str:
                 "Issue 15's target for the Λ24 zoo: BD-rate ≤ −40 % against optimized JPEG and ≤ 0 against "
                 "WebP (and ≤ −10 % against BSQ, in `zoo_report.md`).", "",
                 "## Every point of the curves", "", *point_rows(multi, refs), ""]
+    if pairs:
+        out += ["## Gain–shape Λ24 against its scalar control (same transforms, data, seed and budget)", "",
+                *control_rows(pairs), "",
+                "Issue 15's control: the scalar reference trained on exactly the Λ24 models' budget; "
+                "negative BD-rate means the Λ24 curve needs fewer bits than its control.", ""]
     return "\n".join(out)
 
 

@@ -44,3 +44,28 @@ def test_standing_needs_references_and_models(tmp_path):
     with pytest.raises(ValueError, match="none of"):
         standing.report(tmp_path, ["x"])
     assert standing.main([str(tmp_path), "--models", "x"]) == 1
+
+
+def test_control_of_swaps_the_family_prefix():
+    assert standing.control_of("leech24gs-n128-v1") == "scalar-n128-v1"
+    assert standing.control_of("leech24gs") == "scalar"
+    assert standing.control_of("leech24gsx") is None and standing.control_of("scalar-n128-v1") is None
+
+
+def test_standing_compares_a_gain_shape_curve_with_its_control(tmp_path):
+    bpp = [0.1, 0.2, 0.4, 0.8, 1.6]
+    _result(tmp_path / "jpeg420.json", bpp, [24 + 3 * np.log2(b / 0.1) for b in bpp])
+    _result(tmp_path / "scalar-n9.json", bpp, [27 + 3 * np.log2(b / 0.1) for b in bpp])
+    # 1.5 dB below its control everywhere: BD-PSNR −1.5 dB, 2**(1.5/3) of the bits.
+    _result(tmp_path / "leech24gs-n9.json", bpp, [25.5 + 3 * np.log2(b / 0.1) for b in bpp])
+    _result(tmp_path / "leech24gs-n8.json", bpp, [25 + 3 * np.log2(b / 0.1) for b in bpp])  # no control
+    text = standing.report(tmp_path, ["leech24gs-n9", "leech24gs-n8"])
+    rows = [line for line in text.splitlines() if "| scalar-n9 |" in line]
+    assert len(rows) == 1 and rows[0].startswith("| leech24gs-n9 | scalar-n9 |")
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert float(cells[2].split()[0]) == pytest.approx(100 * (2 ** 0.5 - 1), abs=0.3)
+    assert cells[4] == "-1.50 dB"
+    assert "against its control" in text and "| leech24gs-n8 | scalar" not in text
+    # a control with fewer than 4 points is no curve: no row
+    _result(tmp_path / "scalar-n9.json", bpp[:2], [27, 30])
+    assert "against its control" not in standing.report(tmp_path, ["leech24gs-n9"])
