@@ -1,7 +1,7 @@
 """How finely each model quantizes its latent: the latent's signal-to-noise ratio against the rate.
 
     LEECHCODEC_DATA=../shared/data python -m leechcodec.bench.micro.latent_snr leech24gs-n128-v4.q3 \\
-        runs/scalar/lam002/checkpoint.pt [--images 6] [--out bench/results/latent_snr.json]
+        runs/scalar/lam002/checkpoint.pt [--images 6] [--out bench/results/latent_snr.json] [--stages]
 
 For every model (a zoo key ``name.qN`` or a ``checkpoint.pt``) over every 4th of the first
 ``--images``·4 Kodak images (as ``context_oracle``), the float model's latent ``y = g_a(x)``, its
@@ -16,6 +16,12 @@ A gain–shape token keeps only its codeword's direction: the 196,560 minimal ve
 60° apart at least, so a token's direction error, and with it the error relative to its norm,
 does not shrink as the rate grows. A scalar latent's error is a fixed ±½ per channel, which
 shrinks relative to the latent as the transforms scale it up.
+
+``--stages`` asks, for gain–shape models, what the model's own g_s makes of finer shapes
+(:func:`stage_oracle`; no retraining, so a floor on what a trained finer quantizer would give):
+every coded token with its exact direction (the gain still quantized), and a second, residual
+gain–shape stage (the residual's gain in the same steps, its direction snapped to Λ24's minimal
+vectors), with that stage's rate bounded by a fixed-length code of its shapes.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 
 from leechcodec.bench.results import write_record
 
-__all__ = ["model_snr", "main"]
+__all__ = ["model_snr", "stage_oracle", "main"]
 
 
 def model_snr(model, images: list[np.ndarray], lmbda: float) -> dict:
@@ -71,12 +77,66 @@ def model_snr(model, images: list[np.ndarray], lmbda: float) -> dict:
     return out
 
 
+def stage_oracle(model, images: list[np.ndarray]) -> dict:
+    """A gain–shape model's latent SNR and 8-bit PSNR (mean over ``images``) with its tokens as
+    coded (``coded``: ĝ₁·c₁, the encoder's own rounding and search), with exact directions
+    (``exact_shape``: ĝ₁·t/‖t‖) and with a residual stage (``two_stage``: ĝ₁·c₁ + ĝ₂·c₂, where
+    ĝ₂ rounds the residual's norm to the same gain steps and c₂ is the nearest unit minimal vector
+    to its direction); ``stage2_coded_share`` is the share of tokens with ĝ₂ > 0 and
+    ``stage2_shape_bpp_max`` their shapes' rate under a fixed-length code (log2 196,560 bits
+    each; the second stage's gains are not counted)."""
+    import torch
+
+    from leechcodec.latent_codecs import GAIN_LEVELS
+    from leechcodec.models import pad_to_multiple
+
+    if model.config.quantizer != "leech24gs":
+        raise ValueError(f"the stage oracle needs a gain–shape (leech24gs) model, not {model.config.quantizer}")
+    step, k = model.latent_codec.gain_step, model.config.tokens
+
+    def gain_shape(t):  # (B, 24k, h, w) -> the one-stage ĝ·c and the rounded gains (B, k, h, w)
+        bsz, c, h, w = t.shape
+        n = torch.round(model.latent_codec.gains(t)).clamp(0, GAIN_LEVELS - 1)
+        unit = model.quantizer(t).y_hat.float().reshape(bsz, k, c // k, h, w)
+        return (unit * (n * step)[:, :, None]).reshape(t.shape), n
+
+    sums = {key: [0.0, 0.0] for key in ("coded", "exact_shape", "two_stage")}
+    psnr = {key: [] for key in sums}
+    coded2 = tokens = pixels = 0
+    for rgb in images:
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            y = model.g_a(pad_to_multiple(x, model.stride)).float()
+            bsz, c, hh, ww = y.shape
+            y1, n1 = gain_shape(y)
+            norm = y.reshape(bsz, k, c // k, hh, ww).norm(dim=2, keepdim=True).clamp_min(1e-12)
+            exact = (y.reshape(bsz, k, c // k, hh, ww) / norm * (n1 * step)[:, :, None]).reshape(y.shape)
+            r2, n2 = gain_shape(y - y1)
+            for key, y_hat in (("coded", y1), ("exact_shape", exact), ("two_stage", y1 + r2)):
+                sums[key][0] += float(y.square().sum())
+                sums[key][1] += float((y - y_hat).square().sum())
+                x_hat = model.g_s(y_hat)[0, :, :h, :w].clamp(0, 1).mul(255).round().double()
+                mse = float((x_hat - torch.from_numpy(np.array(rgb)).permute(2, 0, 1).double()).square().mean())
+                psnr[key].append(10 * math.log10(255**2 / max(mse, 1e-12)))
+        coded2 += int((n2 > 0).sum())
+        tokens += n2.numel()
+        pixels += h * w
+    out = {key: {"latent_snr_db": 10 * math.log10(s / max(n, 1e-30)), "psnr": float(np.mean(psnr[key]))}
+           for key, (s, n) in sums.items()}
+    out["stage2_coded_share"] = coded2 / tokens
+    out["stage2_shape_bpp_max"] = coded2 * math.log2(196560) / pixels
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m leechcodec.bench.micro.latent_snr", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="+", help="zoo keys (name.qN) or checkpoint.pt files")
     p.add_argument("--images", type=int, default=6, help="Kodak images: every 4th, this many (default 6)")
     p.add_argument("--data", default=os.environ.get("LEECHCODEC_DATA"), help="data folder (default $LEECHCODEC_DATA)")
     p.add_argument("--out", default=None, help="the JSON record (default: print only)")
+    p.add_argument("--stages", action="store_true",
+                   help="gain–shape models also: g_s on exact directions and on a residual second stage")
     args = p.parse_args(argv)
     if not args.data:
         p.error("give --data or set LEECHCODEC_DATA")
@@ -94,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[label]
         extra = f", token cos {r['mean_cos']:.3f}, mean gain {r['mean_gain']:.2f}" if "mean_cos" in r else ""
         print(f"{label}: latent SNR {r['latent_snr_db']:.2f} dB at {r['bpp']:.4f} bpp, {r['psnr']:.2f} dB{extra}")
+        if args.stages and r["quantizer"] == "leech24gs":
+            r["stages"] = s = stage_oracle(model, images)
+            print("  " + "; ".join(f"{key}: latent SNR {s[key]['latent_snr_db']:.2f} dB, PSNR {s[key]['psnr']:.2f} dB"
+                                   for key in ("coded", "exact_shape", "two_stage"))
+                  + f"; stage 2 codes {100 * s['stage2_coded_share']:.1f} % of tokens, "
+                  f"≤ {s['stage2_shape_bpp_max']:.4f} bpp of shapes")
     if args.out:
         write_record(Path(args.out), {"images": [f.name for f in files], "models": rows})
     return 0

@@ -60,8 +60,36 @@ def test_scalar_error_is_the_rounding_and_the_record(tiny_zoo, tmp_path, monkeyp
         Image.fromarray(random_image(64, 64, seed=i)).save(data / "kodak" / f"kodim{i + 1:02d}.png")
     out = tmp_path / "snr.json"
     assert latent_snr.main(["tiny-scalar.q1", "tiny-gainshape.q1", "--data", str(data), "--images", "2",
-                            "--out", str(out)]) == 0
+                            "--out", str(out), "--stages"]) == 0
     record = json.loads(out.read_text())
     assert record["images"] == ["kodim01.png", "kodim05.png"]
     assert set(record["models"]) == {"tiny-scalar.q1", "tiny-gainshape.q1"}
     assert record["models"]["tiny-gainshape.q1"]["quantizer"] == "leech24gs"
+    assert "two_stage" in record["models"]["tiny-gainshape.q1"]["stages"]
+    assert "stages" not in record["models"]["tiny-scalar.q1"]
+
+
+def test_stage_oracle_by_brute_force(tiny_zoo):
+    _, model = load_model("tiny-gainshape", 1)
+    images = [random_image(64, 128, seed=3)]
+    s = latent_snr.stage_oracle(model, images)
+    words = leech_codewords(np.arange(196560)).astype(np.float64) / math.sqrt(32)
+    step = model.latent_codec.gain_step
+
+    def stage(t):
+        gain = np.clip(np.rint(np.linalg.norm(t, axis=1) / step), 0, 63)
+        return words[np.argmax(t @ words.T, axis=1)] * (gain * step)[:, None], gain
+
+    t = model.tokens_of(_latent(model, images[0]))[0].double().numpy()
+    one, _ = stage(t)
+    two, g2 = stage(t - one)
+    exact = t / np.linalg.norm(t, axis=1, keepdims=True) * np.clip(np.rint(np.linalg.norm(t, axis=1) / step), 0, 63)[:, None] * step
+    for key, t_hat in (("coded", one), ("exact_shape", exact), ("two_stage", one + two)):
+        snr = 10 * math.log10((t**2).sum() / ((t - t_hat) ** 2).sum())
+        assert s[key]["latent_snr_db"] == pytest.approx(snr, abs=1e-3)
+    assert s["coded"]["latent_snr_db"] == pytest.approx(latent_snr.model_snr(model, images, 0.01)["latent_snr_db"], abs=1e-3)
+    assert s["stage2_coded_share"] == pytest.approx((g2 > 0).mean())
+    assert s["stage2_shape_bpp_max"] == pytest.approx((g2 > 0).sum() * math.log2(196560) / (64 * 128))
+    assert s["two_stage"]["latent_snr_db"] > s["coded"]["latent_snr_db"]
+    with pytest.raises(ValueError, match="gain–shape"):
+        latent_snr.stage_oracle(load_model("tiny-scalar", 1)[1], images)
