@@ -18,10 +18,12 @@ does not shrink as the rate grows. A scalar latent's error is a fixed ±½ per c
 shrinks relative to the latent as the transforms scale it up.
 
 ``--stages`` asks, for gain–shape models, what the model's own g_s makes of finer shapes
-(:func:`stage_oracle`; no retraining, so a floor on what a trained finer quantizer would give):
-every coded token with its exact direction (the gain still quantized), and a second, residual
-gain–shape stage (the residual's gain in the same steps, its direction snapped to Λ24's minimal
-vectors), with that stage's rate bounded by a fixed-length code of its shapes.
+(:func:`stage_oracle`): every coded token with its exact direction (the gain still quantized),
+and a second, residual gain–shape stage (the residual's gain in the same steps, its direction
+snapped to Λ24's minimal vectors), with that stage's rate bounded by a fixed-length code of its
+shapes. Nothing is retrained, so this measures how far g_s has specialized to the codewords
+(measured: finer latents *lower* the PSNR of the shipped models), not what a finer quantizer
+trained from the start would give.
 """
 
 from __future__ import annotations
