@@ -55,3 +55,24 @@ def test_train_in_parallel_then_export(tmp_path: Path, monkeypatch) -> None:
     # A finished recipe is not retrained; an unfinished quality is refused by export.
     assert zoo_recipe.main(["train", "--data", str(data), *common]) == 0
     assert zoo_recipe.main(["export", "--zoo", str(zoo), *common[:-4], "--qualities", "2", "--steps", "2"]) == 1
+
+
+def test_every_shipped_control_has_its_models_budget() -> None:
+    """A gain–shape model whose scalar control ships (``standing.control_of``) has it at every
+    quality, with the same λ and exactly the same budget: the control never gets less."""
+    from leechcodec.bench.training.standing import control_of
+
+    shipped = {(e["name"], e["quality"]): e for e in json.loads(REGISTRY.read_text())}
+    names = {n for n, _ in shipped}
+    pairs = 0
+    for (name, q), entry in shipped.items():
+        control = control_of(name)
+        if control not in names:
+            continue
+        c = shipped.get((control, q))
+        assert c is not None, f"{control} q{q} is missing"
+        assert c["lmbda"] == entry["lmbda"]
+        for key in ("steps", "batch", "crop", "crops_seen", "pixels_seen"):
+            assert c["budget"][key] == entry["budget"][key], (name, q, key)
+        pairs += 1
+    assert pairs >= 6  # the 128-channel zoo around v1 (and the 48-channel zoo's seven)
