@@ -89,37 +89,35 @@ def stage_oracle(model, images: list[np.ndarray]) -> dict:
     each; the second stage's gains are not counted)."""
     import torch
 
-    from leechcodec.latent_codecs import GAIN_LEVELS
     from leechcodec.models import pad_to_multiple
 
     if model.config.quantizer != "leech24gs":
         raise ValueError(f"the stage oracle needs a gain–shape (leech24gs) model, not {model.config.quantizer}")
     step, k = model.latent_codec.gain_step, model.config.tokens
 
-    def gain_shape(t):  # (B, 24k, h, w) -> the one-stage ĝ·c and the rounded gains (B, k, h, w)
-        bsz, c, h, w = t.shape
-        n = torch.round(model.latent_codec.gains(t)).clamp(0, GAIN_LEVELS - 1)
-        unit = model.quantizer(t).y_hat.float().reshape(bsz, k, c // k, h, w)
-        return (unit * (n * step)[:, :, None]).reshape(t.shape), n
+    def gain_shape(t):  # (B, 24k, h, w) -> the codec's one-stage ĝ·c and the rounded gains (B, k, h, w)
+        q = model.latent_codec.quantize(model, t, None, training=False)  # the gain–shape family reads no prior
+        return q.y_hat.float(), q.indices[:, k:].float()
 
     sums = {key: [0.0, 0.0] for key in ("coded", "exact_shape", "two_stage")}
     psnr = {key: [] for key in sums}
     coded2 = tokens = pixels = 0
     for rgb in images:
         h, w = rgb.shape[:2]
-        x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255
+        ref = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
         with torch.no_grad():
-            y = model.g_a(pad_to_multiple(x, model.stride)).float()
+            y = model.g_a(pad_to_multiple(ref[None].float() / 255, model.stride)).float()
+            signal = float(y.square().sum())
             bsz, c, hh, ww = y.shape
             y1, n1 = gain_shape(y)
             norm = y.reshape(bsz, k, c // k, hh, ww).norm(dim=2, keepdim=True).clamp_min(1e-12)
             exact = (y.reshape(bsz, k, c // k, hh, ww) / norm * (n1 * step)[:, :, None]).reshape(y.shape)
             r2, n2 = gain_shape(y - y1)
             for key, y_hat in (("coded", y1), ("exact_shape", exact), ("two_stage", y1 + r2)):
-                sums[key][0] += float(y.square().sum())
+                sums[key][0] += signal
                 sums[key][1] += float((y - y_hat).square().sum())
                 x_hat = model.g_s(y_hat)[0, :, :h, :w].clamp(0, 1).mul(255).round().double()
-                mse = float((x_hat - torch.from_numpy(np.array(rgb)).permute(2, 0, 1).double()).square().mean())
+                mse = float((x_hat - ref.double()).square().mean())
                 psnr[key].append(10 * math.log10(255**2 / max(mse, 1e-12)))
         coded2 += int((n2 > 0).sum())
         tokens += n2.numel()

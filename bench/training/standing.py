@@ -49,6 +49,15 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:+.2f}{unit}"
 
 
+def _bd_cells(ref: Curve, c: Curve) -> list[str]:
+    """BD-rate of ``c`` against ``ref`` on PSNR and MS-SSIM († below half overlap), then BD-PSNR."""
+    cells = []
+    for metric in ("psnr", "ms_ssim_db"):
+        r = bd_rate(ref, c, metric)
+        cells.append("n/a" if r.value is None else f"{r.value:+.1f} %{' †' if r.overlap < MIN_OVERLAP else ''}")
+    return cells + [_fmt(bd_psnr(ref, c).value, " dB")]
+
+
 def point_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
     """One row per point of each model: bpp, PSNR, and PSNR minus each reference's at that bpp."""
     rows = ["| model | bpp | PSNR | " + " | ".join(f"− {REFERENCES[r]}" for r in refs) + " |",
@@ -66,13 +75,7 @@ def curve_rows(ours: list[Curve], refs: dict[str, Curve]) -> list[str]:
     rows = ["| model | against | BD-rate PSNR | BD-rate MS-SSIM | BD-PSNR |", "|---|---|---:|---:|---:|"]
     for c in ours:
         for name, ref in refs.items():
-            cells = []
-            for metric in ("psnr", "ms_ssim_db"):
-                r = bd_rate(ref, c, metric)
-                cells.append("n/a" if r.value is None else f"{r.value:+.1f} %{' †' if r.overlap < MIN_OVERLAP else ''}")
-            p = bd_psnr(ref, c)
-            cells.append(_fmt(p.value, " dB"))
-            rows.append(f"| {c.label} | {REFERENCES[name]} | " + " | ".join(cells) + " |")
+            rows.append(f"| {c.label} | {REFERENCES[name]} | " + " | ".join(_bd_cells(ref, c)) + " |")
     return rows
 
 
@@ -81,12 +84,7 @@ def control_rows(pairs: list[tuple[Curve, Curve]]) -> list[str]:
     against the control (negative BD-rate: the curve needs fewer bits)."""
     rows = ["| model | against its control | BD-rate PSNR | BD-rate MS-SSIM | BD-PSNR |", "|---|---|---:|---:|---:|"]
     for c, ctl in pairs:
-        cells = []
-        for metric in ("psnr", "ms_ssim_db"):
-            r = bd_rate(ctl, c, metric)
-            cells.append("n/a" if r.value is None else f"{r.value:+.1f} %{' †' if r.overlap < MIN_OVERLAP else ''}")
-        cells.append(_fmt(bd_psnr(ctl, c).value, " dB"))
-        rows.append(f"| {c.label} | {ctl.label} | " + " | ".join(cells) + " |")
+        rows.append(f"| {c.label} | {ctl.label} | " + " | ".join(_bd_cells(ctl, c)) + " |")
     return rows
 
 
