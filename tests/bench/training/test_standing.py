@@ -46,10 +46,10 @@ def test_standing_needs_references_and_models(tmp_path):
     assert standing.main([str(tmp_path), "--models", "x"]) == 1
 
 
-def test_control_of_swaps_the_family_prefix():
-    assert standing.control_of("leech24gs-n128-v1") == "scalar-n128-v1"
-    assert standing.control_of("leech24gs") == "scalar"
-    assert standing.control_of("leech24gsx") is None and standing.control_of("scalar-n128-v1") is None
+def test_controls_of_swaps_the_family_prefix():
+    assert standing.controls_of("leech24gs-n128-v1") == ["scalar-n128-v1", "bsq-n128-v1"]
+    assert standing.controls_of("leech24gs") == ["scalar", "bsq"]
+    assert standing.controls_of("leech24gsx") == [] and standing.controls_of("scalar-n128-v1") == []
 
 
 def test_standing_compares_a_gain_shape_curve_with_its_control(tmp_path):
@@ -66,6 +66,15 @@ def test_standing_compares_a_gain_shape_curve_with_its_control(tmp_path):
     assert float(cells[2].split()[0]) == pytest.approx(100 * (2 ** 0.5 - 1), abs=0.3)
     assert cells[4] == "-1.50 dB"
     assert "against its control" in text and "| leech24gs-n8 | scalar" not in text
+    # BSQ, the second control: 3 dB below the Λ24 curve, half its bits
+    _result(tmp_path / "bsq-n9.json", bpp, [22.5 + 3 * np.log2(b / 0.1) for b in bpp])
+    rows = [line for line in standing.report(tmp_path, ["leech24gs-n9"]).splitlines() if "| bsq-n9 |" in line]
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert rows[0].startswith("| leech24gs-n9 | bsq-n9 |") and cells[4] == "+3.00 dB"
+    assert float(cells[2].split()[0]) == pytest.approx(-50.0, abs=0.3)
     # a control with fewer than 4 points is no curve: no row
     _result(tmp_path / "scalar-n9.json", bpp[:2], [27, 30])
+    text = standing.report(tmp_path, ["leech24gs-n9"])
+    assert "| scalar-n9 |" not in text and "| bsq-n9 |" in text
+    (tmp_path / "bsq-n9.json").unlink()
     assert "against its control" not in standing.report(tmp_path, ["leech24gs-n9"])

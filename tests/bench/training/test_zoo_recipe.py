@@ -58,21 +58,21 @@ def test_train_in_parallel_then_export(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_every_shipped_control_has_its_models_budget() -> None:
-    """A gain–shape model whose scalar control ships (``standing.control_of``) has it at every
-    quality, with the same λ and exactly the same budget: the control never gets less."""
-    from leechcodec.bench.training.standing import control_of
+    """A gain–shape model whose control ships (``standing.controls_of``: scalar, BSQ) has it at
+    every quality, with the same λ and exactly the same budget: the control never gets less."""
+    from leechcodec.bench.training.standing import controls_of
 
     shipped = {(e["name"], e["quality"]): e for e in json.loads(REGISTRY.read_text())}
     names = {n for n, _ in shipped}
     pairs = 0
     for (name, q), entry in shipped.items():
-        control = control_of(name)
-        if control not in names:
-            continue
-        c = shipped.get((control, q))
-        assert c is not None, f"{control} q{q} is missing"
-        assert c["lmbda"] == entry["lmbda"]
-        for key in ("steps", "batch", "crop", "crops_seen", "pixels_seen"):
-            assert c["budget"][key] == entry["budget"][key], (name, q, key)
-        pairs += 1
-    assert pairs >= 6  # the 128-channel zoo around v1 (and the 48-channel zoo's seven)
+        for control in controls_of(name):
+            if control not in names:
+                continue
+            c = shipped.get((control, q))
+            assert c is not None, f"{control} q{q} is missing"
+            assert c["lmbda"] == entry["lmbda"]
+            for key in ("steps", "batch", "crop", "crops_seen", "pixels_seen"):
+                assert c["budget"][key] == entry["budget"][key], (name, q, key)
+            pairs += 1
+    assert pairs >= 6 + 7 + 7  # the 128-channel zoo around v1, the 48-channel zoo's scalar and BSQ
