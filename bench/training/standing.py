@@ -107,7 +107,9 @@ def report(folder: Path, models: list[str] | None = None) -> str:
     multi = [c for c in curves if len(c.bpp) >= 4]
     pairs = []
     for m, c in named.items():
-        for ctl in controls_of(m) if len(c.bpp) >= 4 else []:
+        if len(c.bpp) < 4:
+            continue
+        for ctl in controls_of(m):
             if (folder / f"{ctl}.json").exists():
                 control = named.get(ctl) or curve_from_result(folder / f"{ctl}.json")
                 if len(control.bpp) >= 4:
