@@ -164,8 +164,23 @@ def write_safetensors(model, path: Path, float16: bool = True) -> None:
     from leechcodec.fileio import atomic_write_bytes
 
     tensors = {k: stored_tensor(v, float16).numpy() for k, v in model.state_dict().items()}
-    atomic_write_bytes(path, save(tensors, metadata={"format": "leechcodec-weights-2",
-                                                     "config": json.dumps(model.config.to_dict(), sort_keys=True)}))
+    metadata = {"format": "leechcodec-weights-2", "config": json.dumps(model.config.to_dict(), sort_keys=True)}
+    atomic_write_bytes(path, _with_metadata_in_order(save(tensors, metadata=metadata), metadata))
+
+
+def _with_metadata_in_order(blob: bytes, metadata: dict) -> bytes:
+    """``blob`` (a safetensors file) with its ``__metadata__`` keys in ``metadata``'s order.
+
+    safetensors serializes the metadata from a hash map, so two exports of the same model can
+    differ in key order, and so in sha256. The header is re-written in one order (same length,
+    same tensor offsets: they count from the end of the header) so an export is byte-for-byte
+    reproducible."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    header = {"__metadata__": dict(metadata), **{k: v for k, v in header.items() if k != "__metadata__"}}
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + n:]
 
 
 def read_safetensors(path: str | Path) -> tuple[dict, dict]:

@@ -53,6 +53,41 @@ def test_safetensors_round_trip(model, tmp_path, monkeypatch, float16):
     assert decompress(data).shape == rgb.shape
 
 
+def _header(blob: bytes) -> tuple[int, list]:
+    n = struct.unpack("<Q", blob[:8])[0]
+    return n, json.loads(blob[8 : 8 + n], object_pairs_hook=list)
+
+
+def test_export_is_byte_for_byte_reproducible(model, tmp_path):
+    # safetensors writes the metadata from a hash map: without the re-ordering, two exports of one
+    # model could differ in key order and so in sha256 (it happened to bsq-n128-v1 q3)
+    path = tmp_path / "w.safetensors"
+    zoo.write_safetensors(model, path)
+    n, header = _header(path.read_bytes())
+    assert header[0][0] == "__metadata__" and [k for k, _ in header[0][1]] == ["format", "config"]
+    assert n % 8 == 0
+    from safetensors.numpy import save
+
+    tensors = {"b": np.arange(6, dtype=np.float32), "a": np.ones((2, 3), np.float16)}
+    meta = {"format": "leechcodec-weights-2", "config": '{"x": 1}'}
+    blob = save(tensors, metadata=meta)
+    m, h = _header(blob)
+
+    def with_order(items):  # the file as a hash map may have ordered its metadata
+        text = json.dumps({"__metadata__": dict(items), **{k: dict(v) for k, v in h if k != "__metadata__"}},
+                          separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        return len(text).to_bytes(8, "little") + text + blob[8 + m :]
+
+    one, other = with_order(meta.items()), with_order(reversed(meta.items()))
+    assert one != other
+    assert zoo._with_metadata_in_order(other, meta) == zoo._with_metadata_in_order(one, meta) == one
+    from safetensors.numpy import load
+
+    back = load(zoo._with_metadata_in_order(other, meta))
+    assert all(np.array_equal(back[k], v) for k, v in tensors.items())
+
+
 def test_foreign_safetensors_is_refused(tmp_path, monkeypatch):
     from safetensors.numpy import save_file
 
