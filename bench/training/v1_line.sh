@@ -3,6 +3,8 @@
 # leech24gs-n128-v1 was trained (bench/results/training/flagship/README.md), for another quantizer:
 # its equal-budget control. scalar-n128-v1 was trained this way (runs/scalar), bsq-n128-v1 too.
 #   bench/training/v1_line.sh bsq          # RUNS defaults to runs/<quantizer>
+#   TOKENS=16 RUNS=runs/gs16 bench/training/v1_line.sh leech24gs   # another token count (default 8)
+# leech24gs gets --gain-noise, as leech24gs-n128-v1 had.
 # Run from the repository root, after
 #   python -m leechcodec.bench.training.relay pack --data ../shared/data/train --out runs/flagship/train.tar --max-side 1024
 # Resumable: rerun it; a finished segment leaves RUNS/<segment>.done, an unfinished one resumes from
@@ -11,7 +13,8 @@
 set -e
 Q=${1:?usage: v1_line.sh QUANTIZER}
 RUNS=${RUNS:-runs/$Q}
-T="leechcodec train --data runs/flagship/train.tar --quantizer $Q --tokens 8 --channels 128 --hyper-channels 128 --lr 3e-4 --seed 0 --max-side 1024 --threads 2 --device cpu --amp bf16 --channels-last on --compile on --fused-adam on"
+T="leechcodec train --data runs/flagship/train.tar --quantizer $Q --tokens ${TOKENS:-8} --channels 128 --hyper-channels 128 --lr 3e-4 --seed 0 --max-side 1024 --threads 2 --device cpu --amp bf16 --channels-last on --compile on --fused-adam on"
+[ "$Q" = leech24gs ] && T="$T --gain-noise"
 mkdir -p "$RUNS"
 seg() {  # seg MARK DIR FROM -- trainer flags: one segment in RUNS/DIR unless RUNS/MARK.done;
   local mark=$1 dir=$2 from=$3; shift 3   # FROM, if given, is copied into a fresh DIR first
