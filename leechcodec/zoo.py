@@ -172,8 +172,8 @@ def _with_metadata_in_order(blob: bytes, metadata: dict) -> bytes:
     """``blob`` (a safetensors file) with its ``__metadata__`` keys in ``metadata``'s order.
 
     safetensors serializes the metadata from a hash map, so two exports of the same model can
-    differ in key order, and so in sha256. The header is re-written in one order (same length,
-    same tensor offsets: they count from the end of the header) so an export is byte-for-byte
+    differ in key order, and so in sha256. The header is re-written in one order (the tensor
+    offsets count from the end of the header, so they stay valid) so an export is byte-for-byte
     reproducible."""
     n = int.from_bytes(blob[:8], "little")
     header = json.loads(blob[8:8 + n])
